@@ -1,0 +1,57 @@
+"""Training throughput (images/s) and inference latency (ms/image) of each named model.
+
+Random data, so it measures the machine and the architecture, not the input pipeline.
+    python bench/train_speed.py [--models seed_cnn fernet] [--batch 128] [--steps 20]
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras
+import numpy as np
+
+from training.models import create_model
+
+
+def measure(name, batch, steps, precision):
+    keras.mixed_precision.set_global_policy(precision)
+    model = create_model(name)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto")
+    x = np.random.randint(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
+    y = keras.utils.to_categorical(np.random.randint(0, 8, batch * steps), 8)
+    model.fit(x[: batch * 3], y[: batch * 3], batch_size=batch, epochs=1, verbose=0)  # compile
+    t = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    train_ips = batch * steps / (time.perf_counter() - t)
+    one = x[:1]
+    predict = model.make_predict_function() if False else None
+    for _ in range(5):
+        model(one, training=False)
+    t = time.perf_counter()
+    n = 50
+    for _ in range(n):
+        model(one, training=False)
+    infer_ms = (time.perf_counter() - t) / n * 1000
+    return model.count_params(), train_ips, infer_ms
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["seed_cnn", "fernet"])
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--precision", default="float32", help="keras dtype policy, e.g. mixed_bfloat16")
+    args = ap.parse_args()
+    print(f"backend={keras.backend.backend()} batch={args.batch} steps={args.steps} precision={args.precision} cpus={os.cpu_count()}")
+    print(f"{'model':<10} {'params':>9} {'train img/s':>12} {'infer ms/img':>13}")
+    for name in args.models:
+        params, ips, ms = measure(name, args.batch, args.steps, args.precision)
+        print(f"{name:<10} {params:>9,} {ips:>12.0f} {ms:>13.2f}")
+
+
+if __name__ == "__main__":
+    main()

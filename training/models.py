@@ -1,0 +1,90 @@
+"""Named FER+ architectures behind one factory, `create_model(name)`.
+
+Every model obeys one contract, so callers never normalise anything themselves:
+raw 48x48x1 gray values 0-255 in, 8 probabilities in FER+ order out.
+
+* `seed_cnn`: the original student network, kept as the reference point.
+* `fernet`: the production network. Plain 3x3 convolutions because they are what both
+  this CPU (training) and WebGL/wasm (inference) run fastest per FLOP at 48x48; residual
+  stages so it trains quickly, global average pooling instead of a large dense head, so
+  the parameter budget goes into features rather than a classifier.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from training.data import EMOTIONS, IMAGE_SIZE
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+NUM_CLASSES = len(EMOTIONS)
+
+
+def _normalise(x):
+    # Inside the model, so every caller (browser, API, tests) passes raw 0-255 pixels.
+    return layers.Normalization(mean=127.5, variance=127.5**2, name="scale")(x)
+
+
+def _conv_bn_relu(x, filters, name, strides=1):
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def seed_cnn(dropout: float = 0.4) -> keras.Model:
+    """The original student CNN: Conv-BN-ReLU 32, 32, 64, 64, 128, 256, dense head."""
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    x = _normalise(inputs)
+    for i, (filters, pool) in enumerate([(32, False), (32, True), (64, False), (64, True),
+                                         (128, True), (256, True)]):
+        x = _conv_bn_relu(x, filters, f"block{i + 1}")
+        if pool:
+            x = layers.MaxPooling2D(name=f"block{i + 1}_pool")(x)
+            x = layers.Dropout(dropout / 2, name=f"block{i + 1}_drop")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="fc")(x)
+    x = layers.Dropout(dropout, name="fc_drop")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="seed_cnn")
+
+
+def _residual_stage(x, filters, name, downsample):
+    """Two 3x3 convs with an identity (or strided 1x1) shortcut, as in ResNet-18."""
+    strides = 2 if downsample else 1
+    shortcut = x
+    if downsample or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj")(x)
+        shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+    x = _conv_bn_relu(x, filters, f"{name}_a", strides=strides)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_b_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_b_bn")(x)
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return layers.ReLU(name=f"{name}_out")(x)
+
+
+def fernet(width: int = 32, dropout: float = 0.3) -> keras.Model:
+    """Production model: 3x3 stem, four residual stages (48, 24, 12, 6 px), GAP, softmax.
+
+    width=32 gives stages of 32, 64, 128, 192 channels and about 0.85M parameters.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    x = _normalise(inputs)
+    x = _conv_bn_relu(x, width, "stem")
+    for i, (mult, down) in enumerate([(1, False), (2, True), (4, True), (6, True)]):
+        x = _residual_stage(x, width * mult, f"stage{i + 1}", down)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="head_drop")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="fernet")
+
+
+MODELS = {"seed_cnn": seed_cnn, "fernet": fernet}
+
+
+def create_model(name: str, **kwargs) -> keras.Model:
+    try:
+        factory = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
+    return factory(**kwargs)

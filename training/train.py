@@ -1,0 +1,161 @@
+"""Train a FER+ classifier and write a run folder.
+
+    python -m training.train --model fernet --label-mode soft --epochs 40 --out runs/fernet
+
+The run folder holds: `model.keras` (best epoch on Valid, the bare model without
+augmentation), `last.keras` (the training state, for --resume), `history.csv`,
+`config.json` and `command.txt`. Model selection uses Valid under the FER+ majority
+protocol only; Test is never looked at here.
+
+Backend-agnostic Keras 3: the same command runs with KERAS_BACKEND=jax or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from training.augment import create_augmentation
+from training.data import (EMOTIONS, LABEL_MODES, DataError, default_data_dir, load_ferplus,
+                           protocol_labels, training_targets)
+from training.models import MODELS, create_model
+
+log = logging.getLogger("train")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder (either layout)")
+    ap.add_argument("--model", default="fernet", choices=sorted(MODELS))
+    ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
+                    help="soft: vote distribution (default); majority: one-hot FER+ majority")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
+                    help="cosine: linear warm-up then cosine decay to 0 at the last epoch")
+    ap.add_argument("--warmup-epochs", type=float, default=2)
+    ap.add_argument("--augment", type=float, default=1.0, help="augmentation strength, 0 disables it")
+    ap.add_argument("--patience", type=int, default=12, help="early stop after this many epochs without a better Valid accuracy")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("runs/fernet"))
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N train/valid images (smoke tests)")
+    ap.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 (progress bar), 2 (a line an epoch)")
+    return ap.parse_args(argv)
+
+
+class SaveBestModel(keras.callbacks.Callback):
+    """Saves the bare model (no augmentation wrapper) whenever Valid accuracy improves."""
+
+    def __init__(self, model_to_save: keras.Model, path: Path, best: float = -np.inf):
+        super().__init__()
+        self.model_to_save, self.path, self.best = model_to_save, path, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        acc = (logs or {}).get("val_accuracy")
+        if acc is not None and acc > self.best:
+            self.best = acc
+            self.model_to_save.save(self.path)
+            json.dump({"epoch": epoch + 1, "val_accuracy": float(acc)},
+                      open(self.path.with_suffix(".json"), "w"))
+
+
+def load_arrays(args):
+    splits = load_ferplus(args.data)
+    train, valid = splits["train"], splits["valid"]
+    if args.limit:
+        train, valid = train.subset(slice(0, args.limit)), valid.subset(slice(0, args.limit))
+    mask, y_train = training_targets(train.votes, args.label_mode)
+    x_train = train.images[mask].astype("float32")
+    vmask, vlabels = protocol_labels(valid.votes, "ferplus_majority")
+    x_valid = valid.images[vmask].astype("float32")
+    y_valid = np.eye(len(EMOTIONS), dtype="float32")[vlabels]
+    return x_train, y_train, x_valid, y_valid
+
+
+def build(args, steps_per_epoch):
+    keras.utils.set_random_seed(args.seed)
+    model = create_model(args.model)
+    layers = [keras.Input(model.input_shape[1:])]
+    if args.augment > 0:
+        layers.append(create_augmentation(seed=args.seed, strength=args.augment))
+    trainer = keras.Sequential(layers + [model], name="trainer")
+    total = max(1, args.epochs * steps_per_epoch)
+    warmup = int(args.warmup_epochs * steps_per_epoch)
+    if args.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else args.lr, max(1, total - warmup), warmup_target=args.lr if warmup else None,
+            warmup_steps=warmup)
+    else:
+        lr = args.lr
+    trainer.compile(
+        optimizer=keras.optimizers.AdamW(lr, weight_decay=args.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return trainer, model
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        x_train, y_train, x_valid, y_valid = load_arrays(args)
+    except DataError as e:
+        sys.exit(f"error: {e}")
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    steps = int(np.ceil(len(x_train) / args.batch_size))
+    log.info("backend %s, model %s, %d train / %d valid images, %d steps an epoch",
+             keras.backend.backend(), args.model, len(x_train), len(x_valid), steps)
+
+    initial_epoch, best = 0, -np.inf
+    if args.resume and (out / "last.keras").is_file():
+        trainer = keras.saving.load_model(out / "last.keras")
+        model = trainer.layers[-1]
+        history = (out / "history.csv").read_text().strip().splitlines()[1:] if (out / "history.csv").is_file() else []
+        initial_epoch = len(history)
+        if (out / "model.json").is_file():
+            best = json.load(open(out / "model.json"))["val_accuracy"]
+        log.info("resuming %s at epoch %d (best Valid accuracy so far %.4f)", out, initial_epoch, best)
+    else:
+        if args.resume:
+            log.warning("--resume given but %s has no last.keras; starting afresh", out)
+        trainer, model = build(args, steps)
+        (out / "history.csv").unlink(missing_ok=True)
+        (out / "command.txt").write_text(
+            "python -m training.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])) + "\n")
+        json.dump({**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                   "backend": keras.backend.backend(), "params": model.count_params(),
+                   "train_images": len(x_train), "valid_images": len(x_valid)},
+                  open(out / "config.json", "w"), indent=2)
+    log.info("%s: %s parameters", model.name, f"{model.count_params():,}")
+
+    callbacks = [
+        SaveBestModel(model, out / "model.keras", best),
+        keras.callbacks.ModelCheckpoint(out / "last.keras"),
+        keras.callbacks.CSVLogger(out / "history.csv", append=True),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience),
+    ]
+    start = time.time()
+    trainer.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
+                initial_epoch=initial_epoch, validation_data=(x_valid, y_valid),
+                shuffle=True, callbacks=callbacks, verbose=args.verbose if args.verbose == "auto" else int(args.verbose))
+    best_info = json.load(open(out / "model.json")) if (out / "model.json").is_file() else {}
+    log.info("done in %.0f s; best Valid accuracy %.4f at epoch %s -> %s", time.time() - start,
+             best_info.get("val_accuracy", float("nan")), best_info.get("epoch"), out / "model.keras")
+
+
+if __name__ == "__main__":
+    main()
