@@ -1,0 +1,58 @@
+"""The FER+ classifier: a saved Keras model plus the facts a caller needs about it."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "models" / "fernet" / "model.keras"
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    version: str
+    classes: list[str]
+    input_size: int
+    params: int
+    metrics: dict = field(default_factory=dict)
+
+
+class EmotionClassifier:
+    """Loads the model once; `predict` is safe to call from many threads at once."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        import keras  # deferred: importing the backend takes seconds
+
+        self.path = Path(path or os.environ.get("FERLIVE_MODEL", DEFAULT_MODEL))
+        if not self.path.is_file():
+            raise FileNotFoundError(f"model file {self.path} not found (set FERLIVE_MODEL or train one)")
+        self.model = keras.saving.load_model(self.path, compile=False)
+        self._lock = threading.Lock()  # one forward pass at a time; each already uses every core
+        metrics_file = self.path.parent / "metrics.json"
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        classes = metrics.get("classes") or ["neutral", "happiness", "surprise", "sadness",
+                                             "anger", "disgust", "fear", "contempt"]
+        stat = self.path.stat()
+        self.info = ModelInfo(
+            name=self.model.name,
+            version=f"{self.model.name}-{int(stat.st_mtime)}-{stat.st_size}",
+            classes=list(classes),
+            input_size=int(self.model.input_shape[1]),
+            params=int(self.model.count_params()),
+            metrics=metrics,
+        )
+        self.predict(np.zeros((1, self.info.input_size, self.info.input_size, 1), np.float32))  # warm up
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """(n, 48, 48, 1) gray values 0-255 -> (n, 8) probabilities in FER+ order."""
+        if len(faces) == 0:
+            return np.zeros((0, len(self.info.classes)), np.float32)
+        with self._lock:
+            return np.asarray(self.model(np.asarray(faces, np.float32), training=False))

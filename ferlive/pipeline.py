@@ -1,0 +1,61 @@
+"""Image -> faces with boxes and emotions: the path the API and the CLI share."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ferlive.classifier import EmotionClassifier
+from ferlive.crop import DEFAULT_MARGIN, crop_face, to_gray
+from ferlive.detector import HaarFaceDetector
+
+
+@dataclass
+class Face:
+    box: dict  # x, y, width, height in image pixels
+    emotion: str
+    confidence: float
+    scores: dict  # all 8 emotions
+
+
+@dataclass
+class Result:
+    width: int
+    height: int
+    faces: list[Face]
+    model_version: str
+    timings_ms: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Analyser:
+    """Detector + crop + classifier. Build once, call from any thread."""
+
+    def __init__(self, model_path=None, margin: float = DEFAULT_MARGIN):
+        self.classifier = EmotionClassifier(model_path)
+        self.detector = HaarFaceDetector()
+        self.margin = margin
+
+    def analyse(self, rgb: np.ndarray) -> Result:
+        t0 = time.perf_counter()
+        gray = to_gray(rgb)
+        boxes = self.detector.detect(gray)
+        t1 = time.perf_counter()
+        crops = np.stack([crop_face(gray, b, self.margin) for b in boxes]) if boxes else np.zeros((0, 48, 48, 1))
+        probs = self.classifier.predict(crops)
+        t2 = time.perf_counter()
+        classes = self.classifier.info.classes
+        faces = [
+            Face(box={"x": round(x, 1), "y": round(y, 1), "width": round(w, 1), "height": round(h, 1)},
+                 emotion=classes[int(p.argmax())], confidence=round(float(p.max()), 4),
+                 scores={c: round(float(v), 4) for c, v in zip(classes, p)})
+            for (x, y, w, h), p in zip(boxes, probs)
+        ]
+        return Result(width=int(rgb.shape[1]), height=int(rgb.shape[0]), faces=faces,
+                      model_version=self.classifier.info.version,
+                      timings_ms={"detect": round((t1 - t0) * 1000, 1), "classify": round((t2 - t1) * 1000, 1),
+                                  "total": round((t2 - t0) * 1000, 1)})

@@ -1,0 +1,212 @@
+"""The web app: serves the page in web/ and the image API under /api.
+
+    uvicorn server:app                 # http://127.0.0.1:8000
+    python -m ferlive serve --https    # LAN + self-signed certificate, for phones
+
+Uploads are read into memory up to a size limit and never written to disk; the
+client's filename is never used. Limits come from the environment:
+FERLIVE_MAX_BYTES (default 10 MB) and FERLIVE_MAX_PIXELS (default 40 MP).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from ferlive.images import MAX_PIXELS, BadImage, decode_image
+
+WEB = Path(__file__).resolve().parent / "web"
+MAX_BYTES = int(os.environ.get("FERLIVE_MAX_BYTES", 10 * 1024 * 1024))
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff")
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".mjs")
+
+
+def _analyser():
+    from ferlive.pipeline import Analyser
+
+    return Analyser()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    app.state.analyser = await run_in_threadpool(_analyser)  # load the model once, before serving
+    yield
+
+
+app = FastAPI(
+    title="fer-live",
+    version="0.1.0",
+    summary="Facial-expression recognition (the 8 FER+ emotions) for every face in an image.",
+    lifespan=lifespan,
+)
+
+
+@app.middleware("http")
+async def isolation_headers(request: Request, call_next):
+    """COOP/COEP make the page cross-origin isolated, which tfjs-wasm threads need."""
+    response = await call_next(request)
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _error(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=message)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes MAX_BYTES."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BYTES:
+        raise _error(413, f"upload is {int(declared):,} bytes; the limit is {MAX_BYTES:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise _error(413, f"upload is over the limit of {MAX_BYTES:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _multipart_file(body: bytes, content_type: str, field: str = "file") -> bytes:
+    """The bytes of one form field, parsed in memory (Starlette's own parser spools to disk)."""
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise _error(400, "multipart upload without a boundary")
+    parts: list[tuple[dict, bytearray]] = []
+    header = {"name": b"", "value": b""}
+
+    def on_part_begin():
+        parts.append(({}, bytearray()))
+
+    def on_header_field(data, start, end):
+        header["name"] += data[start:end]
+
+    def on_header_value(data, start, end):
+        header["value"] += data[start:end]
+
+    def on_header_end():
+        parts[-1][0][header["name"].decode("latin-1").lower()] = header["value"].decode("latin-1")
+        header["name"], header["value"] = b"", b""
+
+    def on_part_data(data, start, end):
+        parts[-1][1].extend(data[start:end])
+
+    parser = MultipartParser(boundary, {
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
+        "on_header_value": on_header_value, "on_header_end": on_header_end, "on_part_data": on_part_data})
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception as e:  # python-multipart raises its own error types for malformed bodies
+        raise _error(400, f"malformed multipart body: {e}") from None
+    for headers, data in parts:
+        _, disposition = parse_options_header(headers.get("content-disposition", ""))
+        if disposition.get(b"name") == field.encode():
+            return bytes(data)
+    raise _error(422, f"multipart upload has no '{field}' field; send the image as file=@photo.jpg")
+
+
+def _wants_image(request: Request, annotate: bool) -> str | None:
+    if annotate:
+        return "image/jpeg"
+    accept = request.headers.get("accept", "")
+    for kind in ("image/jpeg", "image/png"):
+        if kind in accept:
+            return kind
+    return None
+
+
+PREDICT_EXAMPLE = {
+    "width": 640, "height": 480, "model_version": "fernet-1795860000-3741234",
+    "timings_ms": {"detect": 41.2, "classify": 6.3, "total": 47.5},
+    "faces": [{"box": {"x": 231.0, "y": 112.5, "width": 160.0, "height": 160.0}, "emotion": "happiness",
+               "confidence": 0.97, "scores": {"neutral": 0.01, "happiness": 0.97, "surprise": 0.01, "sadness": 0.0,
+                                              "anger": 0.0, "disgust": 0.0, "fear": 0.0, "contempt": 0.01}}],
+}
+ERROR_EXAMPLE = {"application/json": {"example": {"detail": "not an image in a supported format (JPEG, PNG, ...)"}}}
+
+
+@app.post(
+    "/api/predict",
+    summary="Find every face in an image and classify its expression",
+    description=(
+        "Send the image as multipart field `file`, or as the raw body with an image content type. "
+        "Returns every face: its box in image pixels, the top emotion, its confidence and all 8 scores. "
+        "With `?annotate=true` or `Accept: image/jpeg` / `image/png` it returns the image with boxes and labels drawn. "
+        f"Uploads over FERLIVE_MAX_BYTES (now {MAX_BYTES:,}) or FERLIVE_MAX_PIXELS (now {MAX_PIXELS:,}) are refused."
+    ),
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                           "properties": {"file": {"type": "string", "format": "binary"}}}},
+        **{t: {"schema": {"type": "string", "format": "binary"}} for t in IMAGE_TYPES},
+    }}},
+    responses={
+        200: {"description": "Faces found (possibly none)", "content": {
+            "application/json": {"example": PREDICT_EXAMPLE},
+            "image/jpeg": {}, "image/png": {}}},
+        400: {"description": "Empty, corrupt, truncated or unreadable image", "content": ERROR_EXAMPLE},
+        413: {"description": "File or image dimensions over the limit", "content": ERROR_EXAMPLE},
+        415: {"description": "Content type is not an image or multipart form", "content": ERROR_EXAMPLE},
+        422: {"description": "Multipart form without a `file` field", "content": ERROR_EXAMPLE},
+    },
+)
+async def predict(request: Request,
+                  annotate: bool = Query(False, description="return the annotated image instead of JSON")):
+    start = time.perf_counter()
+    content_type = request.headers.get("content-type", "").lower()
+    if not (content_type.startswith("multipart/form-data") or content_type.startswith("image/")
+            or content_type.startswith("application/octet-stream")):
+        raise _error(415, f"content type {content_type or '(none)'!r} is not an image; send multipart "
+                          f"field 'file' or a raw body of type {', '.join(IMAGE_TYPES)}")
+    body = await _read_body(request)
+    data = _multipart_file(body, content_type) if content_type.startswith("multipart/") else body
+    try:
+        rgb = await run_in_threadpool(decode_image, data)
+    except BadImage as e:
+        raise _error(413 if "limit" in str(e) or "too large" in str(e) else 400, str(e)) from None
+    result = await run_in_threadpool(request.app.state.analyser.analyse, rgb)
+    image_type = _wants_image(request, annotate)
+    if image_type:
+        from ferlive.annotate import annotate as draw, encode
+
+        payload = await run_in_threadpool(lambda: encode(draw(rgb, result), "PNG" if image_type == "image/png" else "JPEG"))
+        return Response(payload, media_type=image_type)
+    out = result.to_dict()
+    out["timings_ms"]["request"] = round((time.perf_counter() - start) * 1000, 1)
+    return JSONResponse(out)
+
+
+@app.get("/api/health", summary="Liveness: the model is loaded and the server answers")
+async def health(request: Request):
+    analyser = getattr(request.app.state, "analyser", None)
+    return {"status": "ok" if analyser else "loading", "model_version": analyser.classifier.info.version if analyser else None}
+
+
+@app.get("/api/model", summary="The classifier: classes, input size, parameters and its measured accuracy")
+async def model_info(request: Request):
+    info = request.app.state.analyser.classifier.info
+    test = info.metrics.get("test", {})
+    return {
+        "name": info.name, "version": info.version, "classes": info.classes,
+        "input": {"width": info.input_size, "height": info.input_size, "channels": 1, "values": "gray 0-255"},
+        "params": info.params,
+        "accuracy": {f"test_{p}": test.get(p, {}).get("accuracy") for p in ("ferplus_majority", "all_majority")},
+        "limits": {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS},
+    }
+
+
+app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
