@@ -24,6 +24,14 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)
 
 
+def model_version(path: Path) -> str:
+    """Name plus a content hash: the same file gives the same version in every clone."""
+    import hashlib
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:10]
+    return f"{Path(path).parent.name}-{digest}"
+
+
 class EmotionClassifier:
     """Loads the model once; `predict` is safe to call from many threads at once."""
 
@@ -39,10 +47,9 @@ class EmotionClassifier:
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
         classes = metrics.get("classes") or ["neutral", "happiness", "surprise", "sadness",
                                              "anger", "disgust", "fear", "contempt"]
-        stat = self.path.stat()
         self.info = ModelInfo(
             name=self.model.name,
-            version=f"{self.model.name}-{int(stat.st_mtime)}-{stat.st_size}",
+            version=model_version(self.path),
             classes=list(classes),
             input_size=int(self.model.input_shape[1]),
             params=int(self.model.count_params()),
