@@ -186,10 +186,6 @@ def _decode_kaggle_pixels(text: str, where: str) -> np.ndarray:
 
 
 def _read_microsoft(root: Path, rows: list[_Row]) -> dict[str, Split]:
-    for folder in FOLDERS.values():
-        if not (root / folder).is_dir():
-            raise DataError(f"{root / folder} not found: Microsoft's layout has FER2013Train, "
-                            "FER2013Valid and FER2013Test folders beside fer2013new.csv")
     images = [_decode_png(root / FOLDERS[r.usage] / r.name) for r in rows]
     return _group(rows, images)
 
@@ -238,7 +234,11 @@ def _group(rows: list[_Row], images: list[np.ndarray]) -> dict[str, Split]:
 
 
 def detect_layout(root: Path) -> str:
-    if (root / "FER2013Train").is_dir():
+    if any((root / folder).is_dir() for folder in FOLDERS.values()):
+        for folder in FOLDERS.values():
+            if not (root / folder).is_dir():
+                raise DataError(f"{root / folder} not found: Microsoft's layout has FER2013Train, "
+                                "FER2013Valid and FER2013Test folders beside fer2013new.csv")
         return "microsoft"
     if (root / "fer2013.csv").is_file():
         return "kaggle"

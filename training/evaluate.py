@@ -34,7 +34,7 @@ def summarise(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return {
         "images": int(len(y_true)),
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
-        "mean_class_recall": float(recall[cm.sum(1) > 0].mean()),
+        "mean_class_recall": float(recall[cm.sum(1) > 0].mean()) if cm.sum() else float("nan"),
         "per_class": {e: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
                       for e, p, r, f, s in zip(EMOTIONS, precision, recall, f1, cm.sum(1))},
         "confusion": cm.tolist(),

@@ -1,0 +1,43 @@
+"""The model contract: raw 48x48x1 pixels 0-255 in, 8 FER+ probabilities out."""
+
+import keras
+import numpy as np
+import pytest
+
+from training.augment import create_augmentation
+from training.models import MODELS, create_model
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_input_output_contract(name):
+    model = create_model(name)
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.output_shape == (None, 8)
+    x = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype("float32")
+    p = np.asarray(model(x, training=False))
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
+    assert (p >= 0).all()
+
+
+def test_parameter_budgets():
+    assert 0.70e6 <= create_model("seed_cnn").count_params() <= 0.75e6   # "about 0.71M"
+    assert create_model("fernet").count_params() <= 1.0e6
+
+
+def test_normalisation_lives_inside_the_model():
+    model = create_model("fernet")
+    white = np.full((1, 48, 48, 1), 255, "float32")
+    scaled = model.get_layer("scale")(white)
+    np.testing.assert_allclose(np.asarray(scaled), 1.0, rtol=1e-6)  # 0-255 -> -1..1 inside
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("resnet1000")
+
+
+def test_augmentation_only_in_training():
+    aug = create_augmentation(seed=1)
+    x = np.random.default_rng(0).integers(0, 256, (8, 48, 48, 1)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
+    assert not np.allclose(np.asarray(aug(x, training=True)), x)

@@ -1,0 +1,42 @@
+"""A few real training steps on a miniature FER+, resumed once, then evaluated."""
+
+import csv
+import json
+
+import pytest
+
+from tests.test_data import make_fixture
+from training import evaluate, train
+
+
+@pytest.fixture
+def tiny_ferplus(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("FERPLUS_CACHE", str(tmp_path / "cache"))
+    usages, names, pixels, votes = make_fixture(tmp_path / "ms", np.random.default_rng(1), per_split=16)
+    return tmp_path / "ms"
+
+
+def test_train_resume_and_evaluate(tiny_ferplus, tmp_path):
+    out = tmp_path / "run"
+    common = ["--data", str(tiny_ferplus), "--model", "fernet", "--batch-size", "4", "--out", str(out),
+              "--verbose", "0", "--warmup-epochs", "1"]
+    train.main(common + ["--epochs", "1"])
+    for name in ("model.keras", "last.keras", "history.csv", "config.json", "command.txt"):
+        assert (out / name).is_file(), name
+    assert "--epochs 1" in (out / "command.txt").read_text()
+    train.main(common + ["--epochs", "2", "--resume"])
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]  # resumed at epoch 2, not restarted
+
+    evaluate.main([str(out / "model.keras"), "--data", str(tiny_ferplus), "--out", str(tmp_path / "eval")])
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["params"] > 0 and metrics["file_bytes"] > 0
+    for split in ("valid", "test"):
+        for protocol in ("ferplus_majority", "all_majority"):
+            r = metrics[split][protocol]
+            assert sum(map(sum, r["confusion"])) == r["images"]
+            assert 0 <= r["accuracy"] <= 1
+    assert (tmp_path / "eval" / "confusion_test.png").stat().st_size > 1000
+    assert (tmp_path / "eval" / "training_curves.png").stat().st_size > 1000  # from the run folder's history.csv
