@@ -1,0 +1,142 @@
+"""The image API against the running app (uvicorn server:app in a subprocess)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from PIL import Image
+
+LIMIT = 3 * 1024 * 1024  # FERLIVE_MAX_BYTES the server fixture sets
+
+
+def post_file(url, path, **kw):
+    return httpx.post(f"{url}/api/predict", files={"file": (path.name, path.read_bytes())}, timeout=60, **kw)
+
+
+def test_health_and_model(server):
+    assert httpx.get(f"{server}/api/health").json()["status"] == "ok"
+    info = httpx.get(f"{server}/api/model").json()
+    assert info["classes"] == ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
+    assert info["input"]["width"] == 48 and info["params"] > 0
+    assert info["limits"]["max_bytes"] == LIMIT
+
+
+def test_openapi_describes_the_api(server):
+    spec = httpx.get(f"{server}/openapi.json").json()
+    predict = spec["paths"]["/api/predict"]["post"]
+    assert "multipart/form-data" in predict["requestBody"]["content"]
+    assert "image/jpeg" in predict["requestBody"]["content"]
+    assert {"200", "400", "413", "415", "422"} <= set(predict["responses"])
+    assert predict["responses"]["200"]["content"]["application/json"]["example"]["faces"]
+    assert {"/api/health", "/api/model"} <= set(spec["paths"])
+    assert httpx.get(f"{server}/docs").status_code == 200
+
+
+def test_one_face(server, media):
+    r = post_file(server, media / "fr_obama.jpg")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["width"], body["height"]) == (910, 1137)
+    assert len(body["faces"]) == 1
+    face = body["faces"][0]
+    assert set(face["scores"]) == {"neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"}
+    assert abs(sum(face["scores"].values()) - 1) < 1e-3
+    assert face["emotion"] == max(face["scores"], key=face["scores"].get)
+    b = face["box"]
+    assert 0 <= b["x"] < 910 and 0 <= b["y"] < 1137 and b["width"] > 100
+    assert body["model_version"] and body["timings_ms"]["total"] > 0
+
+
+@pytest.mark.parametrize("name, faces", [("faceapi_bbt1.jpg", 4), ("faceapi_bbt4.jpg", 6),
+                                         ("fr_two_people.jpg", 2), ("fr_obama_and_biden.jpg", 2)])
+def test_every_face_in_group_photos(server, media, name, faces):
+    r = post_file(server, media / name)
+    assert r.status_code == 200
+    assert len(r.json()["faces"]) == faces
+
+
+def test_happy_face_is_happiness(server, media):
+    r = httpx.post(f"{server}/api/predict", content=(media / "faceapi_happy.jpg").read_bytes(),
+                   headers={"content-type": "image/jpeg"}, timeout=60)
+    assert r.status_code == 200
+    assert r.json()["faces"][0]["emotion"] == "happiness"
+
+
+def test_annotated_image(server, media):
+    r = post_file(server, media / "fr_two_people.jpg", params={"annotate": "true"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    im = Image.open(io.BytesIO(r.content))
+    assert im.size == (1126, 661)
+    r = post_file(server, media / "fr_two_people.jpg", headers={"accept": "image/png"})
+    assert r.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(r.content)).format == "PNG"
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid PNG header claiming huge dimensions, with a tiny (compressed) body."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    row = b"\x00" + b"\x00" * (width // 8 + 1)
+    body = zlib.compress(row * 16, 9)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("kind, send, status, message", [
+    ("not an image", dict(files={"file": ("notes.txt", b"hello, not an image")}), 400, "not an image"),
+    ("truncated", "truncated", 400, "truncated"),
+    ("empty body", dict(content=b"", headers={"content-type": "image/jpeg"}), 400, "empty"),
+    ("empty file", dict(files={"file": ("a.jpg", b"")}), 400, "empty"),
+    ("wrong content type", dict(content=b"hello", headers={"content-type": "text/plain"}), 415, "not an image"),
+    ("no file field", dict(files={"photo": ("a.jpg", b"123")}), 422, "'file'"),
+    ("over the size limit", dict(content=b"\xff" * (LIMIT + 1), headers={"content-type": "image/jpeg"}), 413, "limit"),
+    ("decompression bomb", dict(content=png_bomb(60000, 60000), headers={"content-type": "image/png"}), 413, "pixels"),
+])
+def test_bad_input_is_a_clear_4xx(server, media, kind, send, status, message):
+    if send == "truncated":
+        data = (media / "fr_biden.jpg").read_bytes()
+        send = dict(files={"file": ("cut.jpg", data[: len(data) // 3])})
+    r = httpx.post(f"{server}/api/predict", timeout=60, **send)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+    assert httpx.get(f"{server}/api/health").status_code == 200  # still serving
+
+
+def test_oversized_upload_is_refused_before_it_is_read(server):
+    """A declared Content-Length over the limit is answered 413 before the body arrives."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(server)
+    with socket.create_connection((u.hostname, u.port), timeout=20) as s:
+        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                  b"Content-Length: 671088640\r\n\r\n\xff\xd8")  # 640 MB promised, 2 bytes sent
+        reply = s.recv(4096).decode("latin-1")
+    assert reply.startswith("HTTP/1.1 413"), reply
+
+
+def test_32_concurrent_requests_all_answered(server, media):
+    data = (media / "fr_two_people.jpg").read_bytes()
+
+    def one(_):
+        return httpx.post(f"{server}/api/predict", files={"file": ("p.jpg", data)}, timeout=180)
+
+    with ThreadPoolExecutor(32) as pool:
+        responses = list(pool.map(one, range(32)))
+    assert [r.status_code for r in responses] == [200] * 32
+    first = responses[0].json()["faces"]
+    assert all(r.json()["faces"] == first for r in responses)  # same answer under load
+
+
+def test_page_is_served_with_isolation_headers(server):
+    r = httpx.get(f"{server}/")
+    assert r.status_code == 200 and "fer-live" in r.text
+    assert r.headers["cross-origin-opener-policy"] == "same-origin"
+    assert r.headers["cross-origin-embedder-policy"] == "require-corp"
+    wasm = httpx.get(f"{server}/vendor/tfjs-backend-wasm-simd.wasm")
+    assert wasm.headers["content-type"] == "application/wasm"
