@@ -201,6 +201,7 @@ async function init() {
     return classifier.crops(img, boxes);
   };
   ferlive.meta = classifier.meta;
+  Object.assign(ferlive, { classifier, detector: liveDetector, stopCamera }); // for bench/ and devtools
   ferlive.ready = true;
   if (Camera.supported() && window.isSecureContext) {
     ui.start.disabled = false;
