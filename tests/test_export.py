@@ -1,0 +1,30 @@
+"""export/convert.py on the committed model: a graph-model bundle that agrees with Keras."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import MODEL, REPO
+
+
+def test_convert_uint8_bundle_with_parity(tmp_path, ferplus_dir):
+    out = tmp_path / "model"
+    r = subprocess.run([sys.executable, "export/convert.py", "--model", str(MODEL), "--out", str(out),
+                        "--quantize", "uint8", "--parity-images", "300", "--data", str(ferplus_dir)],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    spec = json.loads((out / "model.json").read_text())
+    assert spec["format"] == "graph-model"
+    assert spec["weightsManifest"][0]["weights"][0]["quantization"]["dtype"] == "uint8"
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["classes"][0] == "neutral" and meta["input"]["width"] == 48
+    assert meta["parity"]["images"] == 300 and meta["parity"]["top1_agreement"] >= 0.99
+    assert "parity on 300 Test images" in r.stdout
+    committed = sum(f.stat().st_size for f in (REPO / "web" / "model").glob("*.bin"))
+    assert sum(f.stat().st_size for f in out.glob("*.bin")) < committed  # uint8 is smaller than float16
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    r = subprocess.run([sys.executable, "export/convert.py", "--model", str(tmp_path / "none.keras")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "not found" in r.stderr
