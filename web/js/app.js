@@ -60,6 +60,10 @@ async function step() {
     boxes = await liveDetector.detect(frame);
     t1 = performance.now();
     probs = classifier.classify(frame, boxes);
+  } catch (err) {
+    running = false;
+    say(`Processing stopped: ${err.message}. Press Stop camera, then Start camera to retry.`, { error: true });
+    return;
   } finally {
     frame.dispose();
   }

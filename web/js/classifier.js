@@ -10,7 +10,9 @@ export class ExpressionClassifier {
     });
     const model = await tf.loadGraphModel(new URL('model.json', new URL(baseUrl, location.href)).href);
     const c = new ExpressionClassifier(model, meta);
-    c.classify(tf.zeros([64, 64, 3]), [{ x: 0, y: 0, width: 64, height: 64 }]); // warm up the kernels
+    const blank = tf.zeros([64, 64, 3]);
+    c.classify(blank, [{ x: 0, y: 0, width: 64, height: 64 }]); // compile the kernels before the first frame
+    blank.dispose();
     return c;
   }
 

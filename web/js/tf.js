@@ -20,8 +20,9 @@ const isSoftwareGL = () => {
 // ?backend=wasm|webgl|cpu forces one.
 export async function pickBackend() {
   const forced = new URLSearchParams(location.search).get('backend');
-  tf.wasm?.setWasmPaths?.(new URL('../vendor/', import.meta.url).href);
-  tf.setWasmPaths?.(new URL('../vendor/', import.meta.url).href);
+  // The wasm binaries live in vendor/ (face-api's bundle exports setWasmPaths on tf).
+  const wasmDir = new URL('../vendor/', import.meta.url).href;
+  (tf.setWasmPaths || tf.wasm?.setWasmPaths)?.(wasmDir);
   const order = forced ? [forced] : (isSoftwareGL() ? ['wasm', 'webgl', 'cpu'] : ['webgl', 'wasm', 'cpu']);
   for (const name of order) {
     try {
