@@ -185,3 +185,26 @@ def test_face_crop_matches_python(open_page, media):
     py = np.stack([crop_face(gray, (b["x"], b["y"], b["width"], b["height"]), margin) for b in boxes])
     assert js.shape == py.shape == (2, 48, 48, 1)
     assert np.abs(js - py).max() < 0.5, np.abs(js - py).max()
+
+
+def test_model_that_fails_to_load_shows_a_message(playwright, server):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BASE_FLAGS, headless=True)
+    try:
+        page = browser.new_page()
+        page.route("**/model/model.json", lambda route: route.fulfill(status=404, body="gone"))
+        page.goto(server)
+        page.wait_for_function("window.ferlive && window.ferlive.error", timeout=60_000)
+        message = page.text_content("#message")
+        assert "model failed to load" in message and "reload" in message.lower()
+        assert page.is_disabled("#start")
+    finally:
+        browser.close()
+
+
+def test_nothing_is_fetched_from_outside_the_server(open_page, media):
+    page = open_page("fr_short_hamilton_clip_5s_10fps.y4m")
+    page.click("#start")
+    page.wait_for_function("window.ferlive.state && window.ferlive.state.frame > 3", timeout=60_000)
+    drop_file(page, "#viewport", media / "fr_two_people.jpg")   # also loads the photo detector
+    page.wait_for_function("window.ferlive.state.mode === 'photo'", timeout=90_000)
+    assert not [e for e in page.errors if e.startswith("off-device")], page.errors
