@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ferlive.images import MAX_PIXELS, BadImage, decode_image
+from ferlive.images import MAX_PIXELS, BadImage, ImageTooLarge, decode_image
 
 WEB = Path(__file__).resolve().parent / "web"
 MAX_BYTES = int(os.environ.get("FERLIVE_MAX_BYTES", 10 * 1024 * 1024))
@@ -177,7 +177,7 @@ async def predict(request: Request,
     try:
         rgb = await run_in_threadpool(decode_image, data)
     except BadImage as e:
-        raise _error(413 if "limit" in str(e) or "too large" in str(e) else 400, str(e)) from None
+        raise _error(413 if isinstance(e, ImageTooLarge) else 400, str(e)) from None
     result = await run_in_threadpool(request.app.state.analyser.analyse, rgb)
     image_type = _wants_image(request, annotate)
     if image_type:

@@ -17,6 +17,10 @@ class BadImage(ValueError):
     """The bytes are not an image we can read; the message says why."""
 
 
+class ImageTooLarge(BadImage):
+    """The image's dimensions are over the pixel limit (or a decompression bomb)."""
+
+
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Bytes -> RGB uint8 array (h, w, 3), EXIF orientation applied (phone photos)."""
     if not data:
@@ -27,14 +31,14 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             with Image.open(io.BytesIO(data), formats=FORMATS) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise BadImage(f"image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
+                    raise ImageTooLarge(f"image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
                 im.load()  # truncated files fail here, not later
                 im = ImageOps.exif_transpose(im)
                 return np.asarray(im.convert("RGB"))
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise BadImage(f"image dimensions are too large: {e}") from None
+        raise ImageTooLarge(f"image dimensions are too large: {e}") from None
     except UnidentifiedImageError:
         raise BadImage(f"not an image in a supported format ({', '.join(FORMATS)})") from None
     except (OSError, SyntaxError, ValueError) as e:
