@@ -20,7 +20,7 @@ export class ExpressionClassifier {
     this.model = model;
     this.meta = meta;
     this.classes = meta.classes;
-    this.margin = meta.crop_margin ?? 0.2;
+    this.margin = meta.crop_margin ?? 0.1;
   }
 
   // pixels: [h, w, 3|4] tensor (or anything tf.browser.fromPixels takes); boxes in its pixels.
