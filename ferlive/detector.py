@@ -1,11 +1,12 @@
 """Face detection for the API and CLI: OpenCV's Haar cascades, run on the CPU.
 
 Why Haar: it ships inside opencv-python-headless 4.x (no weights to fetch), needs no
-GPU, and on the group photos in ../shared/media it finds every frontal face. Its weak
-spot is false positives (a hand, a patterned shirt), so a box is kept only where two
-independent cascades (`alt2` and `default`) agree; profile faces are missed, as by
-any frontal detector. Images are shrunk to at most `max_side` pixels first: faster,
-and far fewer tiny false positives.
+GPU, and on the group photos in ../shared/media it finds every face. Its weak spot is
+false positives (a hand, a patterned shirt), so a frontal box is kept only where two
+independent cascades (`alt2` and `default`) agree. Faces turned sideways (or looking
+down) come from the profile cascade, run on the image and its mirror, and count only
+where no frontal face already is. Images are shrunk to at most `max_side` pixels first:
+faster, and far fewer tiny false positives.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def iou(a, b) -> float:
 class HaarFaceDetector:
     def __init__(self, max_side: int = 640, min_face_fraction: float = 0.05, agree_iou: float = 0.3):
         root = cv2.data.haarcascades
-        self._paths = (root + "haarcascade_frontalface_alt2.xml", root + "haarcascade_frontalface_default.xml")
+        self._paths = tuple(root + name for name in ("haarcascade_frontalface_alt2.xml",
+                                                     "haarcascade_frontalface_default.xml",
+                                                     "haarcascade_profileface.xml"))
         self._local = threading.local()  # CascadeClassifier is not safe to share across threads
         self.max_side, self.min_face_fraction, self.agree_iou = max_side, min_face_fraction, agree_iou
 
@@ -46,9 +49,26 @@ class HaarFaceDetector:
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         small = cv2.equalizeHist(small)
         min_side = max(20, int(min(small.shape) * self.min_face_fraction))
-        primary, confirm = (c.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
-                            for c in self._cascades())
-        boxes = [tuple(map(float, b)) for b in primary
-                 if any(iou(b, c) >= self.agree_iou for c in confirm)]
+        frontal, confirm, profile = self._cascades()
+
+        def run(cascade, image):
+            return [tuple(map(float, b)) for b in
+                    cascade.detectMultiScale(image, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))]
+
+        confirmed = run(confirm, small)
+        boxes = [b for b in run(frontal, small) if any(iou(b, c) >= self.agree_iou for c in confirmed)]
+        width = small.shape[1]
+        turned = run(profile, small) + [(width - x - w, y, w, h) for x, y, w, h in run(profile, small[:, ::-1].copy())]
+        for b in sorted(turned, key=lambda b: -b[2] * b[3]):
+            if not any(_overlaps(b, kept) for kept in boxes):
+                boxes.append(b)
         boxes = [tuple(v / scale for v in b) for b in boxes]
         return sorted(boxes, key=lambda b: -b[2] * b[3])
+
+
+def _overlaps(a, b) -> bool:
+    """Same face: they overlap noticeably, or one's centre lies inside the other."""
+    def centre_in(p, q):
+        cx, cy = p[0] + p[2] / 2, p[1] + p[3] / 2
+        return q[0] <= cx <= q[0] + q[2] and q[1] <= cy <= q[1] + q[3]
+    return iou(a, b) >= 0.2 or centre_in(a, b) or centre_in(b, a)

@@ -52,8 +52,12 @@ def test_one_face(server, media):
     assert body["model_version"] and body["timings_ms"]["total"] > 0
 
 
-@pytest.mark.parametrize("name, faces", [("faceapi_bbt1.jpg", 4), ("faceapi_bbt4.jpg", 6),
-                                         ("fr_two_people.jpg", 2), ("fr_obama_and_biden.jpg", 2)])
+@pytest.mark.parametrize("name, faces", [
+    ("faceapi_bbt1.jpg", 4), ("faceapi_bbt4.jpg", 6), ("fr_two_people.jpg", 2),
+    ("faceapi_bbt2.jpg", 3),         # one man in profile, one small in the background
+    ("fr_obama_and_biden.jpg", 3),   # with the girl at the lower right, looking down
+    ("fr_kit_with_rose.jpg", 2),
+])
 def test_every_face_in_group_photos(server, media, name, faces):
     r = post_file(server, media / name)
     assert r.status_code == 200
