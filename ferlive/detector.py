@@ -51,19 +51,30 @@ class HaarFaceDetector:
         min_side = max(20, int(min(small.shape) * self.min_face_fraction))
         frontal, confirm, profile = self._cascades()
 
-        def run(cascade, image):
+        def run(cascade, image, step=1.1):
             return [tuple(map(float, b)) for b in
-                    cascade.detectMultiScale(image, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))]
+                    cascade.detectMultiScale(image, scaleFactor=step, minNeighbors=5, minSize=(min_side, min_side))]
 
-        confirmed = run(confirm, small)
-        boxes = [b for b in run(frontal, small) if any(iou(b, c) >= self.agree_iou for c in confirmed)]
+        # Confirm each frontal candidate by running the second cascade on its surroundings only.
+        boxes = [b for b in run(frontal, small) if self._confirmed(confirm, small, b)]
         width = small.shape[1]
-        turned = run(profile, small) + [(width - x - w, y, w, h) for x, y, w, h in run(profile, small[:, ::-1].copy())]
+        mirrored = small[:, ::-1].copy()
+        turned = run(profile, small, 1.15) + [(width - x - w, y, w, h) for x, y, w, h in run(profile, mirrored, 1.15)]
         for b in sorted(turned, key=lambda b: -b[2] * b[3]):
             if not any(_overlaps(b, kept) for kept in boxes):
                 boxes.append(b)
         boxes = [tuple(v / scale for v in b) for b in boxes]
         return sorted(boxes, key=lambda b: -b[2] * b[3])
+
+
+    def _confirmed(self, cascade, image, box) -> bool:
+        x, y, w, h = box
+        pad = 0.5 * w
+        x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
+        x1, y1 = int(min(image.shape[1], x + w + pad)), int(min(image.shape[0], y + h + pad))
+        found = cascade.detectMultiScale(image[y0:y1, x0:x1], scaleFactor=1.1, minNeighbors=5,
+                                         minSize=(int(0.6 * w), int(0.6 * h)))
+        return any(iou(box, (fx + x0, fy + y0, fw, fh)) >= self.agree_iou for fx, fy, fw, fh in found)
 
 
 def _overlaps(a, b) -> bool:
