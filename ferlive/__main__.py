@@ -54,6 +54,7 @@ def predict_photo(analyser, path: Path, args, index: int, count: int) -> bool:
 
 def predict_video(analyser, path: Path, args, index: int, count: int) -> bool:
     import cv2
+    import numpy as np
 
     from ferlive.annotate import annotate
 
@@ -78,7 +79,7 @@ def predict_video(analyser, path: Path, args, index: int, count: int) -> bool:
                 if writer is None:
                     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"),
                                              (fps or 25) / args.every, (rgb.shape[1], rgb.shape[0]))
-                writer.write(cv2.cvtColor(__import__("numpy").asarray(annotate(rgb, result)), cv2.COLOR_RGB2BGR))
+                writer.write(cv2.cvtColor(np.asarray(annotate(rgb, result)), cv2.COLOR_RGB2BGR))
         frame_index += 1
     cap.release()
     if writer:

@@ -1,6 +1,5 @@
 """The model contract: raw 48x48x1 pixels 0-255 in, 8 FER+ probabilities out."""
 
-import keras
 import numpy as np
 import pytest
 
