@@ -21,6 +21,7 @@ imports but this path never uses are stubbed below.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -40,6 +41,7 @@ from training.data import EMOTIONS, DataError, default_data_dir, load_ferplus  #
 QUANTIZE = {"float16": {"float16": True}, "uint8": {"uint8": True}, "none": None}
 
 
+@functools.cache  # stubbing and importing the converter once is enough
 def import_converter():
     import keras  # noqa: F401  (imported first: the stubs below must not shadow a real jax for Keras)
     import tensorflow  # noqa: F401

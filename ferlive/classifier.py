@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.data import EMOTIONS  # the one list of classes, in FER+ order
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "fernet" / "model.keras"
 
@@ -45,8 +47,7 @@ class EmotionClassifier:
         self._lock = threading.Lock()  # one forward pass at a time; each already uses every core
         metrics_file = self.path.parent / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-        classes = metrics.get("classes") or ["neutral", "happiness", "surprise", "sadness",
-                                             "anger", "disgust", "fear", "contempt"]
+        classes = metrics.get("classes") or EMOTIONS
         self.info = ModelInfo(
             name=self.model.name,
             version=model_version(self.path),
