@@ -66,10 +66,10 @@ def import_converter():
 
 
 def convert(model_path: Path, out: Path, quantize: str) -> dict:
-    import keras
+    from training.models import load_model
 
     converter, _ = import_converter()
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_model(model_path)
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = Path(tmp) / "saved_model"
         model.export(saved_model, format="tf_saved_model", verbose=False)

@@ -38,12 +38,12 @@ class EmotionClassifier:
     """Loads the model once; `predict` is safe to call from many threads at once."""
 
     def __init__(self, path: str | os.PathLike | None = None):
-        import keras  # deferred: importing the backend takes seconds
+        from training.models import load_model  # deferred: importing the backend takes seconds
 
         self.path = Path(path or os.environ.get("FERLIVE_MODEL", DEFAULT_MODEL))
         if not self.path.is_file():
             raise FileNotFoundError(f"model file {self.path} not found (set FERLIVE_MODEL or train one)")
-        self.model = keras.saving.load_model(self.path, compile=False)
+        self.model = load_model(self.path)
         self._lock = threading.Lock()  # one forward pass at a time; each already uses every core
         metrics_file = self.path.parent / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}

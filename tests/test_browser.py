@@ -153,13 +153,12 @@ def test_chosen_photo_that_is_not_an_image(open_page, tmp_path):
 
 
 def test_bundle_in_the_browser_matches_keras(open_page, ferplus_dir):
-    import keras
-
     from training.data import load_ferplus
+    from training.models import load_model
 
     test = load_ferplus(ferplus_dir)["test"]
     images = test.images[:300].astype("float32")
-    keras_probs = np.asarray(keras.saving.load_model(MODEL, compile=False).predict(images, verbose=0))
+    keras_probs = np.asarray(load_model(MODEL).predict(images, verbose=0))
     page = open_page()
     browser_probs = np.array(page.evaluate("(batch) => window.ferlive.predictFaces(batch)", images[..., 0].tolist()))
     agreement = (browser_probs.argmax(1) == keras_probs.argmax(1)).mean()

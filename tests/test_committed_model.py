@@ -13,12 +13,11 @@ BAR = 0.875  # the best compact published FER+ model reports 87.0% (0.17M parame
 
 @pytest.fixture(scope="module")
 def measured(ferplus_dir):
-    import keras
-
     from training.data import load_ferplus
     from training.evaluate import evaluate
+    from training.models import load_model
 
-    model = keras.saving.load_model(MODEL, compile=False)
+    model = load_model(MODEL)
     return evaluate(model, load_ferplus(ferplus_dir), split_names=("test",))["test"]
 
 

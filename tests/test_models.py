@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from training.augment import create_augmentation
-from training.models import MODELS, create_model
+from training.models import MODELS, create_model, load_model, unwrap, with_flip_averaging
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -40,3 +40,18 @@ def test_augmentation_only_in_training():
     x = np.random.default_rng(0).integers(0, 256, (8, 48, 48, 1)).astype("float32")
     np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
     assert not np.allclose(np.asarray(aug(x, training=True)), x)
+
+
+def test_flip_averaging_is_the_mean_of_both_views_and_survives_saving(tmp_path):
+    model = create_model("fernet")
+    wrapped = with_flip_averaging(model)
+    assert wrapped.count_params() == model.count_params()  # same weights, two passes
+    x = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype("float32")
+    expected = (np.asarray(model(x)) + np.asarray(model(x[:, :, ::-1]))) / 2
+    np.testing.assert_allclose(np.asarray(wrapped(x)), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(wrapped(x[:, :, ::-1])), expected, atol=1e-6)  # mirror-invariant
+
+    wrapped.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-6)
+    assert unwrap(loaded).name == "fernet" and unwrap(model) is model

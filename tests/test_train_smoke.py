@@ -40,3 +40,29 @@ def test_train_resume_and_evaluate(tiny_ferplus, tmp_path):
             assert 0 <= r["accuracy"] <= 1
     assert (tmp_path / "eval" / "confusion_test.png").stat().st_size > 1000
     assert (tmp_path / "eval" / "training_curves.png").stat().st_size > 1000  # from the run folder's history.csv
+
+
+def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
+    from training import release
+
+    common = ["--data", str(tiny_ferplus), "--model", "fernet", "--batch-size", "4", "--verbose", "0",
+              "--epochs", "1", "--warmup-epochs", "0"]
+    train.main(common + ["--out", str(tmp_path / "base")])
+    train.main(common + ["--out", str(tmp_path / "ft"), "--init", str(tmp_path / "base" / "model.keras"), "--lr", "1e-4"])
+    assert "--init" in (tmp_path / "ft" / "command.txt").read_text()
+
+    out = tmp_path / "release"
+    release.main([str(tmp_path / "base"), str(tmp_path / "ft"), "--flip-average", "--out", str(out),
+                  "--data", str(tiny_ferplus)])
+    assert "with flip averaging" in capsys.readouterr().out
+    commands = (out / "command.txt").read_text().splitlines()
+    assert len(commands) == 3 and commands[0].startswith("python -m training.train")
+    assert commands[2].startswith("python -m training.release")
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [(r["run"], int(r["epoch"])) for r in rows] == [("base", 0), ("ft", 1)]
+    assert json.loads((out / "best_epoch.json").read_text())["epoch_overall"] == 2
+
+    # a wrapped release can seed the next warm restart
+    train.main(common + ["--out", str(tmp_path / "ft2"), "--init", str(out / "model.keras")])
+    with pytest.raises(SystemExit, match="seed_cnn"):
+        train.main(common + ["--out", str(tmp_path / "bad"), "--init", str(out / "model.keras"), "--model", "seed_cnn"])

@@ -96,6 +96,9 @@ def plot_history(history_csv: Path, path: Path):
     for key, ax in (("loss", a1), ("accuracy", a2)):
         ax.plot(epochs, [float(r[key]) for r in rows], label=f"train {key} (augmented)")
         ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], label=f"Valid {key} (FER+ majority)")
+        for i in range(1, len(rows)):  # a released model may join runs: mark each warm restart
+            if rows[i].get("run") != rows[i - 1].get("run"):
+                ax.axvline(epochs[i] - 0.5, color="gray", ls="--", lw=1)
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.grid(alpha=0.3)
@@ -113,7 +116,7 @@ def main(argv=None):
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
 
-    import keras
+    from training.models import load_model  # deferred: importing the backend takes seconds
 
     if not args.model.is_file():
         sys.exit(f"error: model file {args.model} not found")
@@ -123,7 +126,7 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     out = args.out or args.model.parent
     out.mkdir(parents=True, exist_ok=True)
-    model = keras.saving.load_model(args.model)
+    model = load_model(args.model)
     start = time.time()
     results = evaluate(model, splits)
     metrics = {

@@ -82,6 +82,38 @@ def fernet(width: int = 32, dropout: float = 0.3) -> keras.Model:
 MODELS = {"seed_cnn": seed_cnn, "fernet": fernet}
 
 
+@keras.saving.register_keras_serializable(package="ferlive")
+class HorizontalFlip(layers.Layer):
+    """Mirrors images left-right (NHWC); deterministic, unlike RandomFlip."""
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=-2)
+
+
+def with_flip_averaging(model: keras.Model) -> keras.Model:
+    """Wraps `model` so it returns the mean of its answers on the face and its mirror image.
+
+    Faces are roughly left-right symmetric in expression, so the two views disagree mostly
+    where the model is unsure; averaging them is a cheap, label-free ensemble (test-time
+    augmentation). It costs a second pass of the same weights, no parameters.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    mirrored = HorizontalFlip(name="mirror")(inputs)
+    outputs = layers.Average(name="probs")([model(inputs), model(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flip")
+
+
+def load_model(path, compile: bool = False) -> keras.Model:
+    """Loads a saved FER+ model; importing this module registers the custom layers it may use."""
+    return keras.saving.load_model(path, compile=compile)
+
+
+def unwrap(model: keras.Model) -> keras.Model:
+    """The network inside a `with_flip_averaging` wrapper, or `model` itself."""
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return inner[0] if len(inner) == 1 else model
+
+
 def create_model(name: str, **kwargs) -> keras.Model:
     try:
         factory = MODELS[name]

@@ -26,7 +26,7 @@ import numpy as np
 from training.augment import create_augmentation
 from training.data import (EMOTIONS, LABEL_MODES, DataError, default_data_dir, load_ferplus,
                            protocol_labels, training_targets)
-from training.models import MODELS, create_model
+from training.models import MODELS, create_model, unwrap
 
 log = logging.getLogger("train")
 
@@ -49,6 +49,9 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/fernet"))
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from the weights of this saved model (same architecture) with a fresh "
+                         "optimizer and schedule: a warm restart / fine-tune")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N train/valid images (smoke tests)")
     ap.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 (progress bar), 2 (a line an epoch)")
     return ap.parse_args(argv)
@@ -81,6 +84,18 @@ def load_arrays(args):
     x_valid = valid.images[vmask].astype("float32")
     y_valid = np.eye(len(EMOTIONS), dtype="float32")[vlabels]
     return x_train, y_train, x_valid, y_valid
+
+
+def init_weights(model: keras.Model, path: Path):
+    if not path.is_file():
+        sys.exit(f"error: --init {path}: no such file")
+    source = keras.saving.load_model(path)
+    source = unwrap(source)  # a flip-averaging wrapper holds the network inside
+    if source.name != model.name or source.count_params() != model.count_params():
+        sys.exit(f"error: --init {path} is a {source.name} with {source.count_params():,} parameters; "
+                 f"expected a {model.name} with {model.count_params():,}")
+    model.set_weights(source.get_weights())
+    log.info("initialised %s from %s", model.name, path)
 
 
 def build(args, steps_per_epoch):
@@ -132,6 +147,8 @@ def main(argv=None):
         if args.resume:
             log.warning("--resume given but %s has no last.keras; starting afresh", out)
         trainer, model = build(args, steps)
+        if args.init:
+            init_weights(model, args.init)
         (out / "history.csv").unlink(missing_ok=True)
         (out / "command.txt").write_text(
             "python -m training.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])) + "\n")

@@ -1,0 +1,103 @@
+"""Assemble a model folder (what gets committed) from one or more run folders.
+
+    python -m training.release runs/fernet runs/fernet_ft --flip-average --out models/fernet
+
+The last run's best model (`model.keras`) is the released network; any runs before it
+are its ancestors (each started with `--init` from the one before), listed so the whole
+recipe is on record. The folder gets `model.keras`, `command.txt` (every command, in
+order, ending with this one), the last run's `config.json`, the runs' `history.csv`
+joined end to end, and `best_epoch.json`.
+
+`--flip-average` saves the network wrapped so it averages its answers on the face and
+on its mirror image. Valid accuracy (FER+ majority) with and without it is printed, so
+that choice is made on Valid; Test is never looked at here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from training.data import DataError, default_data_dir, load_ferplus, protocol_labels
+
+
+def joined_history(runs: list[Path]) -> tuple[list[str], list[dict]]:
+    """Every run's history.csv, epochs renumbered to continue across runs, with a `run` column."""
+    fields, rows, offset = None, [], 0
+    for run in runs:
+        with open(run / "history.csv") as f:
+            reader = csv.DictReader(f)
+            fields = fields or ["run", *reader.fieldnames]
+            part = list(reader)
+        for r in part:
+            rows.append({**r, "run": run.name, "epoch": int(r["epoch"]) + offset})
+        offset += len(part)
+    return fields or ["run", "epoch"], rows
+
+
+def valid_accuracy(model, data: Path) -> float:
+    valid = load_ferplus(data)["valid"]
+    mask, labels = protocol_labels(valid.votes, "ferplus_majority")
+    probs = model.predict(valid.images[mask].astype("float32"), batch_size=256, verbose=0)
+    return float((np.asarray(probs).argmax(1) == labels).mean())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", type=Path, nargs="+", help="run folders, oldest first; the last one's model is released")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--flip-average", action="store_true",
+                    help="average the answers on the face and its mirror image (two passes, same weights)")
+    ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder, for the Valid figures")
+    args = ap.parse_args(argv)
+
+    for run in args.runs:
+        for name in ("command.txt", "history.csv"):
+            if not (run / name).is_file():
+                sys.exit(f"error: {run} has no {name}; is it a training run folder?")
+    last = args.runs[-1]
+    if not (last / "model.keras").is_file():
+        sys.exit(f"error: {last / 'model.keras'} not found")
+
+    from training.models import load_model, with_flip_averaging  # deferred: importing the backend takes seconds
+
+    model = load_model(last / "model.keras")
+    try:
+        plain = valid_accuracy(model, args.data)
+        print(f"Valid accuracy (FER+ majority): {plain:.4f} as trained")
+        if args.flip_average:
+            model = with_flip_averaging(model)
+            print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, args.data):.4f} with flip averaging")
+    except DataError as e:
+        sys.exit(f"error: {e}")
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    commands = [(run / "command.txt").read_text().strip() for run in args.runs]
+    commands.append("python -m training.release " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])))
+    (out / "command.txt").write_text("\n".join(commands) + "\n")
+    if (last / "config.json").is_file():
+        shutil.copy(last / "config.json", out / "config.json")
+    fields, rows = joined_history(args.runs)
+    with open(out / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    best = json.loads((last / "model.json").read_text()) if (last / "model.json").is_file() else {}
+    previous = len(rows) - sum(1 for r in rows if r["run"] == last.name)
+    json.dump({"run": last.name, "epoch": best.get("epoch"), "epoch_overall": (best.get("epoch") or 0) + previous,
+               "val_accuracy": best.get("val_accuracy"), "flip_average": args.flip_average},
+              open(out / "best_epoch.json", "w"), indent=2)
+    print(f"wrote {out}: model.keras ({model.name}), command.txt, config.json, history.csv, best_epoch.json")
+
+
+if __name__ == "__main__":
+    main()
