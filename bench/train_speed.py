@@ -1,7 +1,8 @@
 """Training throughput (images/s) and inference latency (ms/image) of each named model.
 
 Random data, so it measures the machine and the architecture, not the input pipeline
-(augmentation is not included). Inference is Keras on the CPU, batch 1 and batch 256.
+(augmentation is not included). Inference is Keras on the CPU, batch 1 and batch 256,
+for the bare network and wrapped in flip averaging (what a released model may ship).
     python bench/train_speed.py [--models seed_cnn fernet] [--batch 128] [--steps 20]
 """
 
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras
 import numpy as np
 
-from training.models import create_model
+from training.models import create_model, with_flip_averaging
 
 
 def measure(name, batch, steps, precision):
@@ -29,15 +30,16 @@ def measure(name, batch, steps, precision):
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     train_ips = batch * steps / (time.perf_counter() - t)
     infer_ms = {}
-    for b in (1, 256):
-        batch_x = x[:b]
-        for _ in range(3):
-            model.predict_on_batch(batch_x)  # compiled graph, as serving uses it
-        n = max(3, 200 // b)
-        t = time.perf_counter()
-        for _ in range(n):
-            model.predict_on_batch(batch_x)
-        infer_ms[b] = (time.perf_counter() - t) / (n * b) * 1000
+    for label, net in (("bare", model), ("flip", with_flip_averaging(model))):
+        for b in (1, 256):
+            batch_x = x[:b]
+            for _ in range(3):
+                net.predict_on_batch(batch_x)  # compiled graph, as serving uses it
+            n = max(3, 200 // b)
+            t = time.perf_counter()
+            for _ in range(n):
+                net.predict_on_batch(batch_x)
+            infer_ms[label, b] = (time.perf_counter() - t) / (n * b) * 1000
     return model.count_params(), train_ips, infer_ms
 
 
@@ -49,10 +51,12 @@ def main():
     ap.add_argument("--precision", default="float32", help="keras dtype policy, e.g. mixed_bfloat16")
     args = ap.parse_args()
     print(f"backend={keras.backend.backend()} batch={args.batch} steps={args.steps} precision={args.precision} cpus={os.cpu_count()}")
-    print(f"{'model':<10} {'params':>9} {'train img/s':>12} {'infer ms/img (batch 1)':>23} {'(batch 256)':>12}")
+    print(f"{'':<32} {'infer ms/img, bare':>20} {'flip-averaged':>16}")
+    print(f"{'model':<10} {'params':>9} {'train img/s':>11} {'batch 1':>10} {'256':>9} {'batch 1':>8} {'256':>7}")
     for name in args.models:
         params, ips, ms = measure(name, args.batch, args.steps, args.precision)
-        print(f"{name:<10} {params:>9,} {ips:>12.0f} {ms[1]:>23.2f} {ms[256]:>12.3f}")
+        print(f"{name:<10} {params:>9,} {ips:>11.0f} {ms['bare', 1]:>10.2f} {ms['bare', 256]:>9.3f} "
+              f"{ms['flip', 1]:>8.2f} {ms['flip', 256]:>7.3f}")
 
 
 if __name__ == "__main__":

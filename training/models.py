@@ -83,11 +83,26 @@ MODELS = {"seed_cnn": seed_cnn, "fernet": fernet}
 
 
 @keras.saving.register_keras_serializable(package="ferlive")
-class HorizontalFlip(layers.Layer):
-    """Mirrors images left-right (NHWC); deterministic, unlike RandomFlip."""
+class AppendMirrorImages(layers.Layer):
+    """(N, H, W, C) -> (2N, H, W, C): the batch, then the same images mirrored left-right."""
 
     def call(self, images):
-        return keras.ops.flip(images, axis=-2)
+        return keras.ops.concatenate([images, keras.ops.flip(images, axis=-2)], axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:])
+
+
+@keras.saving.register_keras_serializable(package="ferlive")
+class AverageMirrorPairs(layers.Layer):
+    """(2N, K) -> (N, K): the mean of row i and row N + i."""
+
+    def call(self, probs):
+        half = keras.ops.shape(probs)[0] // 2
+        return (probs[:half] + probs[half:]) / 2
+
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:])
 
 
 def with_flip_averaging(model: keras.Model) -> keras.Model:
@@ -95,12 +110,12 @@ def with_flip_averaging(model: keras.Model) -> keras.Model:
 
     Faces are roughly left-right symmetric in expression, so the two views disagree mostly
     where the model is unsure; averaging them is a cheap, label-free ensemble (test-time
-    augmentation). It costs a second pass of the same weights, no parameters.
+    augmentation). Both views go through the network as one batch, so an exported graph
+    holds the weights once; it costs a second pass, no parameters.
     """
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
-    mirrored = HorizontalFlip(name="mirror")(inputs)
-    outputs = layers.Average(name="probs")([model(inputs), model(mirrored)])
-    return keras.Model(inputs, outputs, name=f"{model.name}_flip")
+    probs = model(AppendMirrorImages(name="mirror")(inputs))
+    return keras.Model(inputs, AverageMirrorPairs(name="mean_of_views")(probs), name=f"{model.name}_flip")
 
 
 def load_model(path, compile: bool = False) -> keras.Model:
