@@ -131,7 +131,7 @@ def _wants_image(request: Request, annotate: bool) -> str | None:
 
 
 PREDICT_EXAMPLE = {
-    "width": 640, "height": 480, "model_version": "fernet-1795860000-3741234",
+    "width": 640, "height": 480, "model_version": "fernet-f41f208e2f",
     "timings_ms": {"detect": 41.2, "classify": 6.3, "total": 47.5},
     "faces": [{"box": {"x": 231.0, "y": 112.5, "width": 160.0, "height": 160.0}, "emotion": "happiness",
                "confidence": 0.97, "scores": {"neutral": 0.01, "happiness": 0.97, "surprise": 0.01, "sadness": 0.0,
