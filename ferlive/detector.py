@@ -66,7 +66,6 @@ class HaarFaceDetector:
         boxes = [tuple(v / scale for v in b) for b in boxes]
         return sorted(boxes, key=lambda b: -b[2] * b[3])
 
-
     def _confirmed(self, cascade, image, box) -> bool:
         x, y, w, h = box
         pad = 0.5 * w

@@ -23,9 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from training.data import DataError, default_data_dir, load_ferplus, protocol_labels
+from training.data import DataError, default_data_dir, load_ferplus
 
 
 def joined_history(runs: list[Path]) -> tuple[list[str], list[dict]]:
@@ -42,11 +40,10 @@ def joined_history(runs: list[Path]) -> tuple[list[str], list[dict]]:
     return fields or ["run", "epoch"], rows
 
 
-def valid_accuracy(model, data: Path) -> float:
-    valid = load_ferplus(data)["valid"]
-    mask, labels = protocol_labels(valid.votes, "ferplus_majority")
-    probs = model.predict(valid.images[mask].astype("float32"), batch_size=256, verbose=0)
-    return float((np.asarray(probs).argmax(1) == labels).mean())
+def valid_accuracy(model, splits) -> float:
+    from training.evaluate import evaluate
+
+    return evaluate(model, splits, split_names=("valid",))["valid"]["ferplus_majority"]["accuracy"]
 
 
 def main(argv=None):
@@ -68,15 +65,15 @@ def main(argv=None):
 
     from training.models import load_model, with_flip_averaging  # deferred: importing the backend takes seconds
 
-    model = load_model(last / "model.keras")
     try:
-        plain = valid_accuracy(model, args.data)
-        print(f"Valid accuracy (FER+ majority): {plain:.4f} as trained")
-        if args.flip_average:
-            model = with_flip_averaging(model)
-            print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, args.data):.4f} with flip averaging")
+        splits = load_ferplus(args.data)
     except DataError as e:
         sys.exit(f"error: {e}")
+    model = load_model(last / "model.keras")
+    print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, splits):.4f} as trained")
+    if args.flip_average:
+        model = with_flip_averaging(model)
+        print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, splits):.4f} with flip averaging")
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import numpy as np
 from training.augment import create_augmentation
 from training.data import (EMOTIONS, LABEL_MODES, DataError, default_data_dir, load_ferplus,
                            protocol_labels, training_targets)
-from training.models import MODELS, create_model, unwrap
+from training.models import MODELS, create_model, load_model, unwrap
 
 log = logging.getLogger("train")
 
@@ -89,8 +89,7 @@ def load_arrays(args):
 def init_weights(model: keras.Model, path: Path):
     if not path.is_file():
         sys.exit(f"error: --init {path}: no such file")
-    source = keras.saving.load_model(path)
-    source = unwrap(source)  # a flip-averaging wrapper holds the network inside
+    source = unwrap(load_model(path))  # a flip-averaging wrapper holds the network inside
     if source.name != model.name or source.count_params() != model.count_params():
         sys.exit(f"error: --init {path} is a {source.name} with {source.count_params():,} parameters; "
                  f"expected a {model.name} with {model.count_params():,}")
