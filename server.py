@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -48,6 +48,8 @@ app = FastAPI(
     version="0.1.0",
     summary="Facial-expression recognition (the 8 FER+ emotions) for every face in an image.",
     lifespan=lifespan,
+    docs_url=None,  # served below from vendored files: FastAPI's default loads Swagger UI from a CDN
+    redoc_url=None,
 )
 
 
@@ -167,13 +169,14 @@ ERROR_EXAMPLE = {"application/json": {"example": {"detail": "not an image in a s
 async def predict(request: Request,
                   annotate: bool = Query(False, description="return the annotated image instead of JSON")):
     start = time.perf_counter()
-    content_type = request.headers.get("content-type", "").lower()
-    if not (content_type.startswith("multipart/form-data") or content_type.startswith("image/")
-            or content_type.startswith("application/octet-stream")):
+    content_type = request.headers.get("content-type", "")
+    kind = content_type.lower()  # the type is case-insensitive; the multipart boundary is not
+    if not (kind.startswith("multipart/form-data") or kind.startswith("image/")
+            or kind.startswith("application/octet-stream")):
         raise _error(415, f"content type {content_type or '(none)'!r} is not an image; send multipart "
                           f"field 'file' or a raw body of type {', '.join(IMAGE_TYPES)}")
     body = await _read_body(request)
-    data = _multipart_file(body, content_type) if content_type.startswith("multipart/") else body
+    data = _multipart_file(body, content_type) if kind.startswith("multipart/") else body
     try:
         rgb = await run_in_threadpool(decode_image, data)
     except BadImage as e:
@@ -207,6 +210,12 @@ async def model_info(request: Request):
         "accuracy": {f"test_{p}": test.get(p, {}).get("accuracy") for p in ("ferplus_majority", "all_majority")},
         "limits": {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS},
     }
+
+
+@app.get("/docs", include_in_schema=False)
+async def docs():
+    """Swagger UI from web/vendor/swagger-ui (pinned in web/package.json), so /docs works offline."""
+    return FileResponse(WEB / "docs.html")
 
 
 app.mount("/", StaticFiles(directory=WEB, html=True), name="web")

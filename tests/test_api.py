@@ -64,6 +64,18 @@ def test_every_face_in_group_photos(server, media, name, faces):
     assert len(r.json()["faces"]) == faces
 
 
+def test_browser_style_multipart_boundary(server, media):
+    """Browsers send boundaries like ----WebKitFormBoundaryAbC: case matters in a boundary."""
+    boundary = "----WebKitFormBoundaryQx7TfZk2LmNwYp4a"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + (media / "faceapi_happy.jpg").read_bytes() + \
+        f"\r\n--{boundary}--\r\n".encode()
+    r = httpx.post(f"{server}/api/predict", content=body, timeout=60,
+                   headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["faces"]) == 1
+
+
 def test_happy_face_is_happiness(server, media):
     r = httpx.post(f"{server}/api/predict", content=(media / "faceapi_happy.jpg").read_bytes(),
                    headers={"content-type": "image/jpeg"}, timeout=60)

@@ -207,3 +207,30 @@ def test_nothing_is_fetched_from_outside_the_server(open_page, media):
     drop_file(page, "#viewport", media / "fr_two_people.jpg")   # also loads the photo detector
     page.wait_for_function("window.ferlive.state.mode === 'photo'", timeout=90_000)
     assert not [e for e in page.errors if e.startswith("off-device")], page.errors
+
+
+def test_api_docs_render_offline_and_try_out_works(playwright, server, media):
+    """/docs is Swagger UI from the app's own files: it renders with no request leaving the
+    server, lists the predict operation, and "Try it out" on a real photo answers 200."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BASE_FLAGS, headless=True)
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        problems = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("request", lambda r: problems.append(f"off-device request {r.url}")
+                if not r.url.startswith((server, "data:", "blob:")) else None)
+        page.goto(f"{server}/docs")
+        operation = page.locator(".opblock-post", has_text="/api/predict")
+        operation.wait_for(timeout=30_000)
+        operation.locator(".opblock-summary").click()
+        page.get_by_role("button", name="Try it out").click()
+        operation.locator("input[type=file]").set_input_files(str(media / "faceapi_happy.jpg"))
+        page.get_by_role("button", name="Execute").click()
+        status = operation.locator(".live-responses-table tr.response .response-col_status").first
+        status.wait_for(timeout=60_000)
+        body = operation.locator(".live-responses-table .microlight").first.text_content()
+        assert status.text_content().strip().startswith("200"), body
+        assert '"emotion"' in operation.locator(".live-responses-table .microlight").first.text_content()
+        assert not problems, problems
+    finally:
+        browser.close()

@@ -16,6 +16,12 @@ const files = {
   // face-api's own expression net, only for the side-by-side benchmark.
   '@vladmandic/face-api/model/face_expression_model.bin': 'face-api-models/face_expression_model.bin',
   '@vladmandic/face-api/model/face_expression_model-weights_manifest.json': 'face-api-models/face_expression_model-weights_manifest.json',
+  // Swagger UI for the API docs page (/docs), served from here instead of a CDN.
+  'swagger-ui-dist/swagger-ui-bundle.js': 'swagger-ui/swagger-ui-bundle.js',
+  'swagger-ui-dist/swagger-ui.css': 'swagger-ui/swagger-ui.css',
+  'swagger-ui-dist/favicon-32x32.png': 'swagger-ui/favicon-32x32.png',
+  'swagger-ui-dist/LICENSE': 'swagger-ui/LICENSE',
+  'swagger-ui-dist/NOTICE': 'swagger-ui/NOTICE',
   // The wasm backend's binaries, same version as the tfjs inside face-api.
   '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm': 'tfjs-backend-wasm.wasm',
   '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm': 'tfjs-backend-wasm-simd.wasm',
@@ -24,10 +30,11 @@ const files = {
 
 rmSync('vendor', { recursive: true, force: true });
 mkdirSync('vendor/face-api-models', { recursive: true });
+mkdirSync('vendor/swagger-ui', { recursive: true });
 const versions = {};
 for (const [from, to] of Object.entries(files)) {
   cpSync(`node_modules/${from}`, `vendor/${to}`);
-  const pkg = from.split('/').slice(0, 2).join('/');
+  const pkg = from.split('/').slice(0, from.startsWith('@') ? 2 : 1).join('/');
   versions[pkg] = JSON.parse(readFileSync(`node_modules/${pkg}/package.json`)).version;
 }
 // The tfjs packages ship no LICENSE file, only the identifier in package.json.
