@@ -66,3 +66,22 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
     train.main(common + ["--out", str(tmp_path / "ft2"), "--init", str(out / "model.keras")])
     with pytest.raises(SystemExit, match="seed_cnn"):
         train.main(common + ["--out", str(tmp_path / "bad"), "--init", str(out / "model.keras"), "--model", "seed_cnn"])
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_ferplus, tmp_path):
+    """A 2-epoch schedule in one go, and the same schedule stopped after epoch 1 then resumed
+    in a new process (as a campaign split across sessions is), end on the same weights,
+    optimizer state and weight average (EMA), augmentation and dropout included."""
+    import keras
+    import numpy as np
+
+    common = ["--data", str(tiny_ferplus), "--model", "pagenet", "--batch-size", "4", "--verbose", "0",
+              "--warmup-epochs", "1", "--ema", "0.9", "--photometric", "--patience", "0"]
+    train.main(common + ["--epochs", "2", "--out", str(tmp_path / "whole")])
+    train.main(common + ["--epochs", "2", "--stop-at", "1", "--out", str(tmp_path / "split")])
+    train.main(common + ["--epochs", "2", "--out", str(tmp_path / "split"), "--resume"])
+    whole = keras.saving.load_model(tmp_path / "whole" / "last.keras")
+    split = keras.saving.load_model(tmp_path / "split" / "last.keras")
+    assert int(whole.optimizer.iterations.numpy()) == int(split.optimizer.iterations.numpy()) > 0
+    for a, b in zip(whole.weights + whole.optimizer.variables, split.weights + split.optimizer.variables):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)

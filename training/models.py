@@ -79,7 +79,29 @@ def fernet(width: int = 32, dropout: float = 0.3) -> keras.Model:
     return keras.Model(inputs, outputs, name="fernet")
 
 
-MODELS = {"seed_cnn": seed_cnn, "fernet": fernet}
+def pagenet(width: int = 16, dropout: float = 0.3) -> keras.Model:
+    """Page model: a plain VGG-style stack, two 3x3 Conv-BN-ReLU per resolution (48, 24, 12, 6 px)
+    at 16-32-64-128 channels, max-pool between, global average pooling, softmax.
+
+    About 0.30M parameters and 29M multiply-adds a face, a quarter of fernet's. Plain 3x3
+    convolutions rather than depthwise-separable ones: on this 2-core CPU a separable net of
+    the same size trains at a third of the speed (bench/train_speed.py), and training time
+    is what limits accuracy here.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    x = _normalise(inputs)
+    for stage, mult in enumerate((1, 2, 4, 8), start=1):
+        if stage > 1:
+            x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
+        x = _conv_bn_relu(x, width * mult, f"stage{stage}_a")
+        x = _conv_bn_relu(x, width * mult, f"stage{stage}_b")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="head_drop")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="pagenet")
+
+
+MODELS = {"seed_cnn": seed_cnn, "fernet": fernet, "pagenet": pagenet}
 
 
 @keras.saving.register_keras_serializable(package="ferlive")

@@ -37,15 +37,24 @@ def parse_args(argv=None):
     ap.add_argument("--model", default="fernet", choices=sorted(MODELS))
     ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="length of the schedule (default 40; with --resume, the run's own)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
                     help="cosine: linear warm-up then cosine decay to 0 at the last epoch")
     ap.add_argument("--warmup-epochs", type=float, default=2)
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the weights with this momentum (e.g. 0.999) "
+                         "and validate and save it instead of the raw weights; 0 disables it")
     ap.add_argument("--augment", type=float, default=1.0, help="augmentation strength, 0 disables it")
-    ap.add_argument("--patience", type=int, default=12, help="early stop after this many epochs without a better Valid accuracy")
+    ap.add_argument("--photometric", action="store_true",
+                    help="also augment gamma, blur and sensor noise (how real cameras differ from FER2013)")
+    ap.add_argument("--patience", type=int, default=12, help="early stop after this many epochs without a better Valid accuracy; 0 never stops early")
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="stop after this many epochs of the --epochs schedule, for a long run done in chunks "
+                         "(continue it with --resume); 0 runs the whole schedule")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/fernet"))
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
@@ -71,6 +80,46 @@ class SaveBestModel(keras.callbacks.Callback):
             self.model_to_save.save(self.path)
             json.dump({"epoch": epoch + 1, "val_accuracy": float(acc)},
                       open(self.path.with_suffix(".json"), "w"))
+
+
+class ShuffledBatches(keras.utils.PyDataset):
+    """Training batches in an order fixed by (seed, epoch); `SeedEachEpoch` sets the epoch."""
+
+    def __init__(self, x, y, batch_size: int, seed: int):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int):
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+
+    def __len__(self):
+        return int(np.ceil(len(self.x) / self.batch_size))
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.x[rows], self.y[rows]
+
+
+class SeedEachEpoch(keras.callbacks.Callback):
+    """As an epoch begins, derives from (seed, epoch) the batch order and the state of every
+    random layer (augmentation, dropout).
+
+    Keras saves no generator state in last.keras, so without this a run resumed on another
+    day (or machine) would draw other batches and augmentations than an uninterrupted one;
+    with it, the two end on the same weights, and a long schedule can be split across sessions.
+    """
+
+    def __init__(self, seed: int, batches: ShuffledBatches):
+        super().__init__()
+        self.seed, self.batches = seed, batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        base = int(np.random.default_rng([self.seed, epoch]).integers(2**30))
+        for i, state in enumerate(states):
+            state.assign(np.array([base + 7919 * i, 0], dtype=state.dtype))
 
 
 def load_arrays(args):
@@ -102,7 +151,7 @@ def build(args, steps_per_epoch):
     model = create_model(args.model)
     layers = [keras.Input(model.input_shape[1:])]
     if args.augment > 0:
-        layers.append(create_augmentation(seed=args.seed, strength=args.augment))
+        layers.append(create_augmentation(seed=args.seed, strength=args.augment, photometric=args.photometric))
     trainer = keras.Sequential(layers + [model], name="trainer")
     total = max(1, args.epochs * steps_per_epoch)
     warmup = int(args.warmup_epochs * steps_per_epoch)
@@ -113,7 +162,8 @@ def build(args, steps_per_epoch):
     else:
         lr = args.lr
     trainer.compile(
-        optimizer=keras.optimizers.AdamW(lr, weight_decay=args.weight_decay),
+        optimizer=keras.optimizers.AdamW(lr, weight_decay=args.weight_decay, use_ema=args.ema > 0,
+                                         ema_momentum=args.ema or 0.99),
         loss=keras.losses.CategoricalCrossentropy(),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
@@ -136,6 +186,10 @@ def main(argv=None):
     initial_epoch, best = 0, -np.inf
     if args.resume and (out / "last.keras").is_file():
         trainer = keras.saving.load_model(out / "last.keras")
+        # The schedule, batch order and stopping rule were fixed when the run began.
+        saved = json.load(open(out / "config.json")) if (out / "config.json").is_file() else {}
+        args.seed, args.batch_size = saved.get("seed", args.seed), saved.get("batch_size", args.batch_size)
+        args.epochs = args.epochs or saved.get("epochs")
         model = trainer.layers[-1]
         history = (out / "history.csv").read_text().strip().splitlines()[1:] if (out / "history.csv").is_file() else []
         initial_epoch = len(history)
@@ -145,6 +199,7 @@ def main(argv=None):
     else:
         if args.resume:
             log.warning("--resume given but %s has no last.keras; starting afresh", out)
+        args.epochs = args.epochs or 40
         trainer, model = build(args, steps)
         if args.init:
             init_weights(model, args.init)
@@ -157,16 +212,23 @@ def main(argv=None):
                   open(out / "config.json", "w"), indent=2)
     log.info("%s: %s parameters", model.name, f"{model.count_params():,}")
 
+    # Order matters: last.keras is saved with the raw weights (the EMA lives in the optimizer's
+    # state), then the EMA weights are swapped in for the best-model copy until the next epoch.
+    batches = ShuffledBatches(x_train, y_train, args.batch_size, args.seed)
     callbacks = [
-        SaveBestModel(model, out / "model.keras", best),
+        SeedEachEpoch(args.seed, batches),
         keras.callbacks.ModelCheckpoint(out / "last.keras"),
         keras.callbacks.CSVLogger(out / "history.csv", append=True),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience),
     ]
+    if trainer.optimizer.use_ema:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(SaveBestModel(model, out / "model.keras", best))
+    if args.patience > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience))
     start = time.time()
-    trainer.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-                initial_epoch=initial_epoch, validation_data=(x_valid, y_valid),
-                shuffle=True, callbacks=callbacks, verbose=args.verbose if args.verbose == "auto" else int(args.verbose))
+    end = min(args.epochs, args.stop_at) if args.stop_at else args.epochs
+    trainer.fit(batches, epochs=end, initial_epoch=initial_epoch, shuffle=False,
+                validation_data=(x_valid, y_valid), validation_batch_size=256, callbacks=callbacks, verbose=args.verbose if args.verbose == "auto" else int(args.verbose))
     best_info = json.load(open(out / "model.json")) if (out / "model.json").is_file() else {}
     log.info("done in %.0f s; best Valid accuracy %.4f at epoch %s -> %s", time.time() - start,
              best_info.get("val_accuracy", float("nan")), best_info.get("epoch"), out / "model.keras")
