@@ -3,7 +3,11 @@
 Random data, so it measures the machine and the architecture, not the input pipeline
 (augmentation is not included). Inference is Keras on the CPU, batch 1 and batch 256,
 for the bare network and wrapped in flip averaging (what a released model may ship).
-    python bench/train_speed.py [--models seed_cnn fernet] [--batch 128] [--steps 20]
+    python bench/train_speed.py [--models seed_cnn fernet pagenet separable] [--batch 128] [--steps 20]
+
+`separable` is not a production model: it is the shape of the best compact FER+ model
+published (depthwise-separable 48-96-192-384, ~0.17M parameters), kept here so the choice
+of plain convolutions for `pagenet` can be re-measured.
 """
 
 import argparse
@@ -19,9 +23,26 @@ import numpy as np
 from training.models import create_model, with_flip_averaging
 
 
+def separable_reference() -> keras.Model:
+    from keras import layers
+
+    inputs = keras.Input((48, 48, 1))
+    x = inputs
+    for stage, (filters, convs) in enumerate([(48, 3), (96, 3), (192, 2), (384, 1)]):
+        if stage:
+            x = layers.MaxPooling2D()(x)
+        for _ in range(convs):
+            x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.LeakyReLU(0.02)(x)
+    x = layers.SeparableConv2D(8, 3, padding="same")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Softmax()(x), name="separable")
+
+
 def measure(name, batch, steps, precision):
     keras.mixed_precision.set_global_policy(precision)
-    model = create_model(name)
+    model = separable_reference() if name == "separable" else create_model(name)
     model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto")
     x = np.random.randint(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(np.random.randint(0, 8, batch * steps), 8)
