@@ -5,7 +5,8 @@
 
 Uploads are read into memory up to a size limit and never written to disk; the
 client's filename is never used. Limits come from the environment:
-FERLIVE_MAX_BYTES (default 10 MB) and FERLIVE_MAX_PIXELS (default 40 MP).
+FERLIVE_MAX_BYTES (default 10 MB) and FERLIVE_MAX_PIXELS (default 40 MP); the load limits
+(FERLIVE_WORKERS, FERLIVE_QUEUE, FERLIVE_QUEUE_WAIT_S) are in ferlive/admission.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from ferlive.admission import Admission, Busy
 from ferlive.images import MAX_PIXELS, BadImage, ImageTooLarge, decode_image
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -40,6 +42,7 @@ def _analyser():
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     app.state.analyser = await run_in_threadpool(_analyser)  # load the model once, before serving
+    app.state.admission = Admission.from_env()
     yield
 
 
@@ -53,15 +56,39 @@ app = FastAPI(
 )
 
 
+# Only this origin: scripts, styles, model files, images. 'wasm-unsafe-eval' lets tfjs compile
+# its WebAssembly backend (and nothing else); its threads are workers whose scripts are blob:
+# URLs made by the page itself (a blob: URL can only be made by this origin's scripts);
+# photos are shown from blob: URLs; Swagger UI (/docs) sets inline styles.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'", "script-src 'self' blob: 'wasm-unsafe-eval'", "worker-src 'self' blob:",
+    "connect-src 'self' blob: data:", "img-src 'self' blob: data:", "media-src 'self' blob: mediastream:",
+    "style-src 'self' 'unsafe-inline'", "font-src 'self' data:", "object-src 'none'", "base-uri 'none'",
+    "form-action 'self'", "frame-ancestors 'none'",
+])
+SECURITY_HEADERS = {
+    # COOP/COEP make the page cross-origin isolated, which tfjs-wasm threads need.
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    # The camera for this origin only; nothing else the page never uses.
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 @app.middleware("http")
-async def isolation_headers(request: Request, call_next):
-    """COOP/COEP make the page cross-origin isolated, which tfjs-wasm threads need."""
+async def security_headers(request: Request, call_next):
     response = await call_next(request)
-    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.update(SECURITY_HEADERS)
     return response
+
+
+@app.exception_handler(Busy)
+async def busy(request: Request, exc: Busy):
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after_s)})
 
 
 def _error(status: int, message: str) -> HTTPException:
@@ -164,6 +191,9 @@ ERROR_EXAMPLE = {"application/json": {"example": {"detail": "not an image in a s
         413: {"description": "File or image dimensions over the limit", "content": ERROR_EXAMPLE},
         415: {"description": "Content type is not an image or multipart form", "content": ERROR_EXAMPLE},
         422: {"description": "Multipart form without a `file` field", "content": ERROR_EXAMPLE},
+        503: {"description": "Busy: too many images in work or waiting (FERLIVE_WORKERS, FERLIVE_QUEUE, "
+                             "FERLIVE_QUEUE_WAIT_S); retry after the `Retry-After` seconds",
+              "content": {"application/json": {"example": {"detail": "server busy: no worker free within 5 s; retry shortly"}}}},
     },
 )
 async def predict(request: Request,
@@ -175,19 +205,26 @@ async def predict(request: Request,
             or kind.startswith("application/octet-stream")):
         raise _error(415, f"content type {content_type or '(none)'!r} is not an image; send multipart "
                           f"field 'file' or a raw body of type {', '.join(IMAGE_TYPES)}")
-    body = await _read_body(request)
-    data = _multipart_file(body, content_type) if kind.startswith("multipart/") else body
+    admission: Admission = request.app.state.admission
+    admission.admit()  # refused at once (503) when full, before the body is read
     try:
-        rgb = await run_in_threadpool(decode_image, data)
-    except BadImage as e:
-        raise _error(413 if isinstance(e, ImageTooLarge) else 400, str(e)) from None
-    result = await run_in_threadpool(request.app.state.analyser.analyse, rgb)
-    image_type = _wants_image(request, annotate)
-    if image_type:
-        from ferlive.annotate import annotate as draw, encode
+        body = await _read_body(request)
+        data = _multipart_file(body, content_type) if kind.startswith("multipart/") else body
+        async with admission.worker():
+            try:
+                rgb = await run_in_threadpool(decode_image, data)
+            except BadImage as e:
+                raise _error(413 if isinstance(e, ImageTooLarge) else 400, str(e)) from None
+            result = await run_in_threadpool(request.app.state.analyser.analyse, rgb)
+            image_type = _wants_image(request, annotate)
+            if image_type:
+                from ferlive.annotate import annotate as draw, encode
 
-        payload = await run_in_threadpool(lambda: encode(draw(rgb, result), "PNG" if image_type == "image/png" else "JPEG"))
-        return Response(payload, media_type=image_type)
+                payload = await run_in_threadpool(
+                    lambda: encode(draw(rgb, result), "PNG" if image_type == "image/png" else "JPEG"))
+                return Response(payload, media_type=image_type)
+    finally:
+        admission.release()
     out = result.to_dict()
     out["timings_ms"]["request"] = round((time.perf_counter() - start) * 1000, 1)
     return JSONResponse(out)
@@ -208,7 +245,8 @@ async def model_info(request: Request):
         "input": {"width": info.input_size, "height": info.input_size, "channels": 1, "values": "gray 0-255"},
         "params": info.params,
         "accuracy": {f"test_{p}": test.get(p, {}).get("accuracy") for p in ("ferplus_majority", "all_majority")},
-        "limits": {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS},
+        "limits": {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "workers": request.app.state.admission.workers,
+                   "queue": request.app.state.admission.queue, "queue_wait_s": request.app.state.admission.wait_s},
     }
 
 

@@ -79,7 +79,7 @@ def main():
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
                                         args=FLAGS + [f"--use-file-for-fake-video-capture={args.clip}"])
-            page = browser.new_page()
+            page = browser.new_page(bypass_csp=True)  # wait_for_function evaluates with eval(), which the CSP forbids
             page.goto(f"{url}/?backend={args.backend}")
             page.wait_for_function("window.ferlive && window.ferlive.ready", timeout=90_000)
             page.click("#start")

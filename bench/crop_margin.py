@@ -66,7 +66,7 @@ def browser_boxes(images):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            page = browser.new_page()
+            page = browser.new_page(bypass_csp=True)  # wait_for_function evaluates with eval(), which the CSP forbids
             page.goto(url)
             page.wait_for_function("window.ferlive && window.ferlive.ready", timeout=90_000)
             out = page.evaluate("""async (urls) => {

@@ -74,6 +74,8 @@ def server():
     """The real app (uvicorn server:app) on the committed model, with a small upload limit
     so the size checks need no huge files."""
     proc, url = start_server(["-m", "uvicorn", "server:app", "--host", "127.0.0.1"],
-                             env={"FERLIVE_MAX_BYTES": str(3 * 1024 * 1024), "FERLIVE_MAX_PIXELS": str(30_000_000)})
+                             env={"FERLIVE_MAX_BYTES": str(3 * 1024 * 1024), "FERLIVE_MAX_PIXELS": str(30_000_000),
+                                  # room for the load tests: every request waits for its turn
+                                  "FERLIVE_QUEUE": "64", "FERLIVE_QUEUE_WAIT_S": "300"})
     yield url
     stop_server(proc)

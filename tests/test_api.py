@@ -149,10 +149,43 @@ def test_32_concurrent_requests_all_answered(server, media):
     assert all(r.json()["faces"] == first for r in responses)  # same answer under load
 
 
+def test_overload_is_refused_at_once_with_503_and_retry_after(media):
+    """One worker, one place in the queue, a short wait: of 8 simultaneous uploads some are
+    served and the rest refused quickly with 503 + Retry-After, and the server stays healthy."""
+    from tests.conftest import start_server, stop_server
+
+    proc, url = start_server(["-m", "uvicorn", "server:app", "--host", "127.0.0.1"],
+                             env={"FERLIVE_WORKERS": "1", "FERLIVE_QUEUE": "1", "FERLIVE_QUEUE_WAIT_S": "0.2"})
+    try:
+        data = (media / "fr_two_people.jpg").read_bytes()
+
+        def one(_):
+            r = httpx.post(f"{url}/api/predict", files={"file": ("p.jpg", data)}, timeout=60)
+            return r.status_code, r.headers.get("retry-after"), r.elapsed.total_seconds(), r.json()
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(one, range(8)))
+        statuses = sorted(status for status, *_ in results)
+        assert set(statuses) <= {200, 503} and 200 in statuses and statuses.count(503) >= 5, statuses
+        for status, retry_after, elapsed, body in results:
+            if status == 503:
+                assert retry_after and int(retry_after) >= 1 and "busy" in body["detail"]
+                assert elapsed < 5, elapsed  # refused at once, not after a long wait
+        assert httpx.get(f"{url}/api/health").json()["status"] == "ok"
+        assert post_file(url, media / "fr_two_people.jpg").status_code == 200  # serves again once idle
+        assert httpx.get(f"{url}/api/model").json()["limits"]["workers"] == 1
+    finally:
+        stop_server(proc)
+
+
 def test_page_is_served_with_isolation_headers(server):
     r = httpx.get(f"{server}/")
     assert r.status_code == 200 and "fer-live" in r.text
     assert r.headers["cross-origin-opener-policy"] == "same-origin"
     assert r.headers["cross-origin-embedder-policy"] == "require-corp"
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval'" not in csp.replace("wasm-unsafe-eval'", "")
+    assert "camera=(self)" in r.headers["permissions-policy"]
+    assert r.headers["referrer-policy"] == "no-referrer"
     wasm = httpx.get(f"{server}/vendor/tfjs-backend-wasm-simd.wasm")
     assert wasm.headers["content-type"] == "application/wasm"

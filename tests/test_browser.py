@@ -47,10 +47,11 @@ def open_page(playwright, server):
         page = browser.new_page(viewport={"width": 1000, "height": 800})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
         page.on("request", lambda r: errors.append(f"off-device request {r.url}")
                 if not r.url.startswith((server, "data:", "blob:")) else None)
         page.goto(server)
-        page.wait_for_function("window.ferlive && (window.ferlive.ready || window.ferlive.error)", timeout=90_000)
+        wait_for(page, "window.ferlive && (window.ferlive.ready || window.ferlive.error)", timeout=90_000)
         assert page.evaluate("window.ferlive.error") is None
         page.errors = errors
         return page
@@ -58,6 +59,17 @@ def open_page(playwright, server):
     yield _open
     for b in browsers:
         b.close()
+
+
+def wait_for(page, expression: str, timeout: float = 30_000):
+    """Polls a JS expression until it is truthy. Playwright's wait_for_function evaluates its
+    predicate with eval(), which the page's Content-Security-Policy (rightly) forbids;
+    page.evaluate goes through the DevTools protocol, which CSP does not govern."""
+    deadline = time.time() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.time() > deadline:
+            raise TimeoutError(f"not true within {timeout / 1000:g} s: {expression}")
+        time.sleep(0.1)
 
 
 def collect_states(page, seconds: float, interval: float = 0.15):
@@ -73,7 +85,7 @@ def collect_states(page, seconds: float, interval: float = 0.15):
 def test_camera_face_gets_a_box_and_label(open_page, media):
     page = open_page("fr_short_hamilton_clip_5s_10fps.y4m")
     page.click("#start")
-    page.wait_for_function("window.ferlive.state && window.ferlive.state.faces.length > 0", timeout=60_000)
+    wait_for(page, "window.ferlive.state && window.ferlive.state.faces.length > 0", timeout=60_000)
     state = page.evaluate("window.ferlive.state")
     face = state["faces"][0]
     assert state["mode"] == "camera" and state["mirrored"] is True
@@ -96,7 +108,7 @@ def test_expressions_clip_labels(open_page, media):
     segments = json.loads((media / "expressions_7x_5fps.json").read_text())["segments"]
     page = open_page("expressions_7x_5fps.y4m")
     page.click("#start")
-    page.wait_for_function("window.ferlive.state && window.ferlive.state.faces.length > 0", timeout=60_000)
+    wait_for(page, "window.ferlive.state && window.ferlive.state.faces.length > 0", timeout=60_000)
     states = collect_states(page, 25)
     shown = {s["label"]: Counter() for s in segments}
     for st in states:
@@ -115,7 +127,7 @@ def test_expressions_clip_labels(open_page, media):
 def test_camera_permission_denied_shows_a_message(open_page):
     page = open_page("fr_short_hamilton_clip_5s_10fps.y4m", deny_camera=True)
     page.click("#start")
-    page.wait_for_function("document.getElementById('message').textContent.length > 0 && "
+    wait_for(page, "document.getElementById('message').textContent.length > 0 && "
                            "!document.getElementById('message').textContent.startsWith('Starting')", timeout=30_000)
     message = page.text_content("#message")
     assert "permission" in message.lower() and "denied" in message.lower(), message
@@ -136,7 +148,7 @@ def drop_file(page, selector, path):
 def test_dropped_group_photo_gets_a_box_per_face(open_page, media, name, at_least):
     page = open_page()
     drop_file(page, "#viewport", media / name)
-    page.wait_for_function("window.ferlive.state && window.ferlive.state.mode === 'photo'", timeout=90_000)
+    wait_for(page, "window.ferlive.state && window.ferlive.state.mode === 'photo'", timeout=90_000)
     state = page.evaluate("window.ferlive.state")
     assert len(state["faces"]) >= at_least, state["faces"]
     assert all(f["label"] in state_classes(page) for f in state["faces"])
@@ -148,7 +160,7 @@ def test_chosen_photo_that_is_not_an_image(open_page, tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("not a photo")
     page.set_input_files("#file", str(bad))
-    page.wait_for_function("document.getElementById('message').classList.contains('error')")
+    wait_for(page, "document.getElementById('message').classList.contains('error')")
     assert "not an image" in page.text_content("#message")
 
 
@@ -192,7 +204,7 @@ def test_model_that_fails_to_load_shows_a_message(playwright, server):
         page = browser.new_page()
         page.route("**/model/model.json", lambda route: route.fulfill(status=404, body="gone"))
         page.goto(server)
-        page.wait_for_function("window.ferlive && window.ferlive.error", timeout=60_000)
+        wait_for(page, "window.ferlive && window.ferlive.error", timeout=60_000)
         message = page.text_content("#message")
         assert "model failed to load" in message and "reload" in message.lower()
         assert page.is_disabled("#start")
@@ -203,9 +215,9 @@ def test_model_that_fails_to_load_shows_a_message(playwright, server):
 def test_nothing_is_fetched_from_outside_the_server(open_page, media):
     page = open_page("fr_short_hamilton_clip_5s_10fps.y4m")
     page.click("#start")
-    page.wait_for_function("window.ferlive.state && window.ferlive.state.frame > 3", timeout=60_000)
+    wait_for(page, "window.ferlive.state && window.ferlive.state.frame > 3", timeout=60_000)
     drop_file(page, "#viewport", media / "fr_two_people.jpg")   # also loads the photo detector
-    page.wait_for_function("window.ferlive.state.mode === 'photo'", timeout=90_000)
+    wait_for(page, "window.ferlive.state.mode === 'photo'", timeout=90_000)
     assert not [e for e in page.errors if e.startswith("off-device")], page.errors
 
 
@@ -217,6 +229,7 @@ def test_api_docs_render_offline_and_try_out_works(playwright, server, media):
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
         problems = []
         page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
         page.on("request", lambda r: problems.append(f"off-device request {r.url}")
                 if not r.url.startswith((server, "data:", "blob:")) else None)
         page.goto(f"{server}/docs")
