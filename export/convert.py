@@ -41,6 +41,9 @@ from training.data import EMOTIONS, DataError, default_data_dir, load_ferplus  #
 QUANTIZE = {"float16": {"float16": True}, "uint8": {"uint8": True}, "none": None}
 
 
+CONVERTER_INSTALL = "pip install --no-deps -r requirements-export.txt"
+
+
 @functools.cache  # stubbing and importing the converter once is enough
 def import_converter():
     import keras  # noqa: F401  (imported first: the stubs below must not shadow a real jax for Keras)
@@ -54,8 +57,8 @@ def import_converter():
         from tensorflowjs.converters import tf_saved_model_conversion_v2 as converter
         from tensorflowjs.read_weights import read_weights
     except ImportError as e:
-        sys.exit(f"error: {e}. Install the export extra: pip install -e '.[export]' "
-                 "(or see README.md, 'Exporting')")
+        sys.exit(f"error: {e}. Install the TensorFlow.js converter (without its own dependencies, "
+                 f"which break it): {CONVERTER_INSTALL}")
     finally:
         for name, module in saved.items():
             if module is None:
