@@ -134,6 +134,29 @@ def test_camera_permission_denied_shows_a_message(open_page):
     assert page.is_visible("#start") and page.text_content("#start") == "Try again"
 
 
+def test_camera_that_stops_gives_a_message_and_restarts(open_page, media):
+    """A camera unplugged or taken away ends its track: the page says so and offers a restart
+    instead of freezing on the last frame. (A track's own stop() fires no 'ended', so the test
+    ends the track and then delivers the event the browser would.)"""
+    page = open_page("fr_short_hamilton_clip_5s_10fps.y4m")
+    page.click("#start")
+    wait_for(page, "window.ferlive.state && window.ferlive.state.faces.length > 0", timeout=60_000)
+    page.evaluate("""() => {
+        const track = document.getElementById('video').srcObject.getVideoTracks()[0];
+        track.stop();
+        track.dispatchEvent(new Event('ended'));
+    }""")
+    wait_for(page, "document.getElementById('message').classList.contains('error')", timeout=10_000)
+    assert "camera stopped" in page.text_content("#message")
+    assert page.text_content("#start") == "Restart camera" and page.is_visible("#start")
+    frame = page.evaluate("window.ferlive.state")
+    assert frame is None  # nothing is presented as live any more
+    page.click("#start")
+    wait_for(page, "window.ferlive.state && window.ferlive.state.faces.length > 0", timeout=60_000)
+    assert page.text_content("#message") == "" or "face" in page.text_content("#message")
+    assert not page.errors, page.errors
+
+
 def drop_file(page, selector, path):
     data = base64.b64encode(path.read_bytes()).decode()
     page.evaluate("""([selector, name, data]) => {

@@ -164,7 +164,16 @@ async function showPhoto(file) {
   ui.start.textContent = 'Start camera';
 }
 
+function cameraEnded() {
+  stopCamera();
+  ui.start.textContent = 'Restart camera';
+  ferlive.state = null;
+  say('The camera stopped (unplugged, switched off, or taken by another app). Press Restart camera to try again.',
+    { error: true });
+}
+
 function wireEvents() {
+  camera.onended = cameraEnded;
   ui.start.addEventListener('click', () => startCamera());
   ui.stop.addEventListener('click', stopCamera);
   ui.switchCam.addEventListener('click', () => startCamera(camera.facingMode === 'user' ? 'environment' : 'user'));

@@ -26,6 +26,7 @@ export class Camera {
     this.video = video;
     this.stream = null;
     this.facingMode = 'user';
+    this.onended = null; // called when the camera stops by itself (not by stop())
   }
 
   static supported() {
@@ -44,6 +45,12 @@ export class Camera {
       throw new CameraError(explain(err));
     }
     this.facingMode = facingMode;
+    // A track ends when the camera is unplugged, revoked or taken by the system; without this
+    // the page would go on showing the last frame as if it were live.
+    const stream = this.stream;
+    stream.getVideoTracks()[0]?.addEventListener('ended', () => {
+      if (this.stream === stream) this.onended?.();
+    });
     this.video.srcObject = this.stream;
     await this.video.play();
     if (!this.video.videoWidth) await new Promise((r) => this.video.addEventListener('loadeddata', r, { once: true }));
