@@ -134,10 +134,10 @@ def _multipart_file(body: bytes, content_type: str, field: str = "file") -> byte
     def on_part_data(data, start, end):
         parts[-1][1].extend(data[start:end])
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end, "on_part_data": on_part_data})
     try:
+        parser = MultipartParser(boundary, {
+            "on_part_begin": on_part_begin, "on_header_field": on_header_field,
+            "on_header_value": on_header_value, "on_header_end": on_header_end, "on_part_data": on_part_data})
         parser.write(body)
         parser.finalize()
     except Exception as e:  # python-multipart raises its own error types for malformed bodies
