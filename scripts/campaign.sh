@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The page model's long training run, done in chunks across sessions and machines.
+# campaign/pagenet/ (committed) holds everything a fresh clone needs to continue it.
+#   ./scripts/campaign.sh resume   # continue in the background (restores runs/pagenet from campaign/ first)
+#   ./scripts/campaign.sh save     # copy the run's state into campaign/pagenet/, then commit that folder
+#   ./scripts/campaign.sh status   # epochs done and the Valid curve so far
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=runs/pagenet
+SAVED=campaign/pagenet
+FILES="last.keras model.keras model.json history.csv config.json command.txt"
+epochs() { [ -f "$1/history.csv" ] && echo $(( $(wc -l < "$1/history.csv") - 1 )) || echo 0; }
+case "${1:-}" in
+  resume)
+    if [ "$(epochs $SAVED)" -gt "$(epochs $RUN)" ]; then
+      mkdir -p $RUN && for f in $FILES; do cp $SAVED/$f $RUN/; done
+      echo "restored $RUN from $SAVED ($(epochs $RUN) epochs done)"
+    fi
+    [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/python -m pip install -q -e '.[train]'; }
+    nohup .venv/bin/python -m training.train --out $RUN --resume --verbose 2 >> $RUN.log 2>&1 &
+    echo "training in the background (pid $!); log: $RUN.log" ;;
+  save)
+    mkdir -p $SAVED && for f in $FILES; do cp $RUN/$f $SAVED/; done
+    echo "saved $(epochs $SAVED) epochs to $SAVED; now: git add $SAVED && git commit" ;;
+  status)
+    echo "$(epochs $RUN) epochs in $RUN, $(epochs $SAVED) in $SAVED; best: $(cat $RUN/model.json 2>/dev/null || echo none)"
+    column -s, -t < $RUN/history.csv ;;
+  *) sed -n '2,6p' "$0"; exit 2 ;;
+esac
