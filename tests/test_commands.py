@@ -1,7 +1,8 @@
 """Every command the project tells a user to run names things that exist.
 
 The commands come from README.md's ```bash blocks, the inline `code` of README.md and
-DEVELOPERS.md that starts like a command, every model's command.txt, and the install hint
+DEVELOPERS.md that starts like a command, every model's command.txt and card, the campaign's
+README, the usage lines of every module docstring and script header, and the install hint
 of the export script. For each: pip extras and requirement files exist, `python -m` modules
 and scripts exist, every --flag is in that entry point's --help, scripts are executable,
 curl's API paths are routes of the app, npm scripts are in package.json. The long commands
@@ -47,8 +48,22 @@ def documented_commands() -> list[tuple[str, str]]:
         found += [(f"{doc} inline", span) for span in inline_commands(text)]
     for card in sorted(REPO.glob("models/*/command.txt")):
         found += [(str(card.relative_to(REPO)), line) for line in card.read_text().splitlines() if line.strip()]
-    for card in sorted(REPO.glob("models/*/README.md")):
+    for card in sorted(REPO.glob("models/*/README.md")) + [REPO / "campaign" / "README.md"]:
         found += [(str(card.relative_to(REPO)), span) for span in inline_commands(card.read_text())]
+        found += [(f"{card.relative_to(REPO)} block", line) for line in bash_blocks(card.read_text())]
+    # Usage lines in module docstrings and script headers ("    python -m ...", "#   ./scripts/...").
+    for path in sorted([*REPO.glob("training/*.py"), *REPO.glob("ferlive/*.py"), *REPO.glob("bench/*.py"),
+                        REPO / "export" / "convert.py", REPO / "server.py", *REPO.glob("scripts/*.sh")]):
+        text = path.read_text()
+        if path.suffix == ".py":
+            doc = re.match(r'\s*(?:#[^\n]*\n)*\s*"""(.*?)"""', text, re.S)
+            lines = doc.group(1).splitlines() if doc else []
+        else:
+            lines = [line.lstrip("#") for line in text.splitlines() if line.startswith("#")]
+        for line in lines:
+            line = line.strip()
+            if COMMAND_START.match(line):
+                found.append((f"{path.relative_to(REPO)} usage", line.split("->")[0]))
     return found
 
 
@@ -99,7 +114,7 @@ def check_command(words: list[str], where: str, cwd: Path):
     if program in ("pip", "python", "python3") and args[:2] == ["-m", "pip"]:
         program, args = "pip", args[2:]
     if program == "pip":
-        assert args[0] == "install", f"{where}: pip {args[0]}"
+        assert args[0] in ("install", "download"), f"{where}: pip {args[0]}"
         extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
         for i, arg in enumerate(args):
             if arg == "-r":
@@ -172,7 +187,9 @@ def test_documented_command_names_what_exists(where, line):
 
 
 @pytest.mark.parametrize("entry", [("-m", "training.train"), ("-m", "training.evaluate"), ("-m", "training.release"),
-                                   ("-m", "ferlive", "predict"), ("-m", "ferlive", "serve"), ("export/convert.py",)])
+                                   ("-m", "ferlive", "predict"), ("-m", "ferlive", "serve"), ("export/convert.py",),
+                                   *[(str(p.relative_to(REPO)),) for p in sorted(REPO.glob("bench/*.py"))]],
+                         ids=lambda entry: " ".join(entry))
 def test_every_entry_point_answers_help(entry):
     assert "usage:" in help_text(*entry)
 
