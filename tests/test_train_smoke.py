@@ -85,3 +85,31 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_ferplus, tmp_path
     assert int(whole.optimizer.iterations.numpy()) == int(split.optimizer.iterations.numpy()) > 0
     for a, b in zip(whole.weights + whole.optimizer.variables, split.weights + split.optimizer.variables):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_data_parallel_over_two_devices_matches_one(tiny_ferplus, tmp_path):
+    """--data-parallel (Keras' DataParallel under JAX) on two virtual CPU devices ends where one
+    device does: the way a machine with several GPUs trains. Each run is its own process,
+    since the XLA device count is fixed when JAX starts."""
+    import os
+    import subprocess
+    import sys
+
+    import keras
+    import numpy as np
+
+    pytest.importorskip("jax")
+    args = ["-m", "training.train", "--data", str(tiny_ferplus), "--model", "pagenet", "--batch-size", "4",
+            "--verbose", "0", "--epochs", "2", "--warmup-epochs", "1", "--ema", "0.9", "--photometric",
+            "--patience", "0", "--data-parallel"]
+    for devices in (1, 2):
+        env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        r = subprocess.run([sys.executable, *args, "--out", str(tmp_path / f"dev{devices}")], env=env,
+                           capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert f"data parallel over {devices} devices" in r.stderr
+    one = keras.saving.load_model(tmp_path / "dev1" / "last.keras")
+    two = keras.saving.load_model(tmp_path / "dev2" / "last.keras")
+    assert int(one.optimizer.iterations.numpy()) == int(two.optimizer.iterations.numpy()) > 0
+    for a, b in zip(one.weights, two.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5, err_msg=a.path)

@@ -29,6 +29,7 @@ from training.data import (EMOTIONS, LABEL_MODES, DataError, default_data_dir, l
 from training.models import MODELS, create_model, load_model, unwrap
 
 log = logging.getLogger("train")
+VALID_BATCH = 256
 
 
 def parse_args(argv=None):
@@ -61,6 +62,9 @@ def parse_args(argv=None):
     ap.add_argument("--init", type=Path, default=None,
                     help="start from the weights of this saved model (same architecture) with a fresh "
                          "optimizer and schedule: a warm restart / fine-tune")
+    ap.add_argument("--data-parallel", action="store_true",
+                    help="split each batch over all local devices (several GPUs) with Keras' distribution API; "
+                         "JAX backend only; the batch size stays the global one")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N train/valid images (smoke tests)")
     ap.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 (progress bar), 2 (a line an epoch)")
     return ap.parse_args(argv)
@@ -85,15 +89,18 @@ class SaveBestModel(keras.callbacks.Callback):
 class ShuffledBatches(keras.utils.PyDataset):
     """Training batches in an order fixed by (seed, epoch); `SeedEachEpoch` sets the epoch."""
 
-    def __init__(self, x, y, batch_size: int, seed: int):
+    def __init__(self, x, y, batch_size: int, seed: int, full_batches_only: bool = False):
         super().__init__()
         self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.full_batches_only = full_batches_only  # data parallel: every batch splits evenly
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int):
         self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
 
     def __len__(self):
+        if self.full_batches_only:
+            return len(self.x) // self.batch_size  # the rest of this epoch's order waits for another epoch
         return int(np.ceil(len(self.x) / self.batch_size))
 
     def __getitem__(self, index):
@@ -170,6 +177,16 @@ def build(args, steps_per_epoch):
     return trainer, model
 
 
+def use_all_devices():
+    """Data parallelism over every local device, through Keras' own distribution API."""
+    if keras.backend.backend() != "jax":
+        sys.exit("error: --data-parallel needs KERAS_BACKEND=jax (Keras' distribution API runs on JAX)")
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    log.info("data parallel over %d devices: %s", len(devices), ", ".join(devices))
+    return len(devices)
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -177,9 +194,13 @@ def main(argv=None):
         x_train, y_train, x_valid, y_valid = load_arrays(args)
     except DataError as e:
         sys.exit(f"error: {e}")
+    if args.data_parallel:
+        devices = use_all_devices()
+        if args.batch_size % devices:
+            sys.exit(f"error: --batch-size {args.batch_size} does not split evenly over {devices} devices")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    steps = int(np.ceil(len(x_train) / args.batch_size))
+    steps = len(ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel))
     log.info("backend %s, model %s, %d train / %d valid images, %d steps an epoch",
              keras.backend.backend(), args.model, len(x_train), len(x_valid), steps)
 
@@ -214,7 +235,13 @@ def main(argv=None):
 
     # Order matters: last.keras is saved with the raw weights (the EMA lives in the optimizer's
     # state), then the EMA weights are swapped in for the best-model copy until the next epoch.
-    batches = ShuffledBatches(x_train, y_train, args.batch_size, args.seed)
+    batches = ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel)
+    validation = (x_valid, y_valid)
+    if args.data_parallel:  # pad to whole batches; the padding weighs nothing in the metrics
+        pad = -len(x_valid) % VALID_BATCH
+        validation = (np.concatenate([x_valid, np.zeros((pad, *x_valid.shape[1:]), x_valid.dtype)]),
+                      np.concatenate([y_valid, np.zeros((pad, *y_valid.shape[1:]), y_valid.dtype)]),
+                      np.concatenate([np.ones(len(x_valid)), np.zeros(pad)]).astype("float32"))
     callbacks = [
         SeedEachEpoch(args.seed, batches),
         keras.callbacks.ModelCheckpoint(out / "last.keras"),
@@ -228,7 +255,7 @@ def main(argv=None):
     start = time.time()
     end = min(args.epochs, args.stop_at) if args.stop_at else args.epochs
     trainer.fit(batches, epochs=end, initial_epoch=initial_epoch, shuffle=False,
-                validation_data=(x_valid, y_valid), validation_batch_size=256, callbacks=callbacks, verbose=args.verbose if args.verbose == "auto" else int(args.verbose))
+                validation_data=validation, validation_batch_size=VALID_BATCH, callbacks=callbacks, verbose=args.verbose if args.verbose == "auto" else int(args.verbose))
     best_info = json.load(open(out / "model.json")) if (out / "model.json").is_file() else {}
     log.info("done in %.0f s; best Valid accuracy %.4f at epoch %s -> %s", time.time() - start,
              best_info.get("val_accuracy", float("nan")), best_info.get("epoch"), out / "model.keras")
