@@ -40,34 +40,38 @@ def wait_for(page, expression: str, timeout_s: float):
         time.sleep(0.2)
 
 
-def soak(url: str, seconds: float, interval: float, warmup: float = 20, clip: Path = CLIP, log=print) -> list[dict]:
-    """Samples (t, frame, tensors, bytes, heap) from a page running the camera for `seconds`."""
-    from playwright.sync_api import sync_playwright
+def soak(url: str, seconds: float, interval: float, warmup: float = 20, clip: Path = CLIP, log=print,
+         playwright=None) -> list[dict]:
+    """Samples (t, frame, tensors, bytes, heap) from a page running the camera for `seconds`.
+    Pass a running `playwright` (as the tests have one) or it starts its own."""
+    if playwright is None:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-                                    args=FLAGS + [f"--use-file-for-fake-video-capture={clip}"])
-        try:
-            page = browser.new_page()
-            cdp = page.context.new_cdp_session(page)
-            page.goto(url)
-            wait_for(page, "window.ferlive && (window.ferlive.ready || window.ferlive.error)", 90)
-            page.click("#start")
-            wait_for(page, "window.ferlive.state && window.ferlive.state.frame > 3", 60)
-            time.sleep(warmup)
-            samples, start = [], time.time()
-            while True:
-                cdp.send("HeapProfiler.collectGarbage")
-                heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
-                sample = {"t": round(time.time() - start), **page.evaluate(TF_MEMORY), "heap": heap}
-                samples.append(sample)
-                log(f"{sample['t']:>6} s  frame {sample['frame']:>6}  tensors {sample['tensors']:>5}  "
-                    f"tfjs {sample['bytes'] / 1e6:7.2f} MB  JS heap {heap / 1e6:7.2f} MB")
-                if time.time() - start >= seconds:
-                    return samples
-                time.sleep(interval)
-        finally:
-            browser.close()
+        with sync_playwright() as p:
+            return soak(url, seconds, interval, warmup, clip, log, playwright=p)
+    browser = playwright.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                                         args=FLAGS + [f"--use-file-for-fake-video-capture={clip}"])
+    try:
+        page = browser.new_page()
+        cdp = page.context.new_cdp_session(page)
+        page.goto(url)
+        wait_for(page, "window.ferlive && (window.ferlive.ready || window.ferlive.error)", 90)
+        page.click("#start")
+        wait_for(page, "window.ferlive.state && window.ferlive.state.frame > 3", 60)
+        time.sleep(warmup)
+        samples, start = [], time.time()
+        while True:
+            cdp.send("HeapProfiler.collectGarbage")
+            heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
+            sample = {"t": round(time.time() - start), **page.evaluate(TF_MEMORY), "heap": heap}
+            samples.append(sample)
+            log(f"{sample['t']:>6} s  frame {sample['frame']:>6}  tensors {sample['tensors']:>5}  "
+                f"tfjs {sample['bytes'] / 1e6:7.2f} MB  JS heap {heap / 1e6:7.2f} MB")
+            if time.time() - start >= seconds:
+                return samples
+            time.sleep(interval)
+    finally:
+        browser.close()
 
 
 def leaks(samples: list[dict]) -> list[str]:
