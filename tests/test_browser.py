@@ -34,6 +34,16 @@ def playwright():
         yield p
 
 
+def watch_problems(page, server) -> list[str]:
+    """A list that fills with the page's script errors, CSP reports and requests leaving the server."""
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("request", lambda r: problems.append(f"off-device request {r.url}")
+            if not r.url.startswith((server, "data:", "blob:")) else None)
+    return problems
+
+
 @pytest.fixture
 def open_page(playwright, server):
     """open_page(clip=None, deny_camera=False) -> a page on the app, model loaded."""
@@ -47,11 +57,7 @@ def open_page(playwright, server):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
         browsers.append(browser)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-        page.on("request", lambda r: errors.append(f"off-device request {r.url}")
-                if not r.url.startswith((server, "data:", "blob:")) else None)
+        errors = watch_problems(page, server)
         page.goto(server)
         wait_for(page, "window.ferlive && (window.ferlive.ready || window.ferlive.error)", timeout=90_000)
         assert page.evaluate("window.ferlive.error") is None
@@ -252,11 +258,7 @@ def test_api_docs_render_offline_and_try_out_works(playwright, server, media):
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BASE_FLAGS, headless=True)
     try:
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
-        problems = []
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-        page.on("request", lambda r: problems.append(f"off-device request {r.url}")
-                if not r.url.startswith((server, "data:", "blob:")) else None)
+        problems = watch_problems(page, server)
         page.goto(f"{server}/docs")
         operation = page.locator(".opblock-post", has_text="/api/predict")
         operation.wait_for(timeout=30_000)
