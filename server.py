@@ -206,8 +206,7 @@ async def predict(request: Request,
         raise _error(415, f"content type {content_type or '(none)'!r} is not an image; send multipart "
                           f"field 'file' or a raw body of type {', '.join(IMAGE_TYPES)}")
     admission: Admission = request.app.state.admission
-    admission.admit()  # refused at once (503) when full, before the body is read
-    try:
+    with admission.place():  # refused at once (503) when full, before the body is read
         body = await _read_body(request)
         data = _multipart_file(body, content_type) if kind.startswith("multipart/") else body
         async with admission.worker():
@@ -223,8 +222,6 @@ async def predict(request: Request,
                 payload = await run_in_threadpool(
                     lambda: encode(draw(rgb, result), "PNG" if image_type == "image/png" else "JPEG"))
                 return Response(payload, media_type=image_type)
-    finally:
-        admission.release()
     out = result.to_dict()
     out["timings_ms"]["request"] = round((time.perf_counter() - start) * 1000, 1)
     return JSONResponse(out)
@@ -239,14 +236,15 @@ async def health(request: Request):
 @app.get("/api/model", summary="The classifier: classes, input size, parameters and its measured accuracy")
 async def model_info(request: Request):
     info = request.app.state.analyser.classifier.info
+    admission: Admission = request.app.state.admission
     test = info.metrics.get("test", {})
     return {
         "name": info.name, "version": info.version, "classes": info.classes,
         "input": {"width": info.input_size, "height": info.input_size, "channels": 1, "values": "gray 0-255"},
         "params": info.params,
         "accuracy": {f"test_{p}": test.get(p, {}).get("accuracy") for p in ("ferplus_majority", "all_majority")},
-        "limits": {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "workers": request.app.state.admission.workers,
-                   "queue": request.app.state.admission.queue, "queue_wait_s": request.app.state.admission.wait_s},
+        "limits": {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "workers": admission.workers,
+                   "queue": admission.queue, "queue_wait_s": admission.wait_s},
     }
 
 

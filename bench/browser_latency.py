@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import MEDIA, start_server, stop_server  # noqa: E402
+from tests.conftest import MEDIA, start_server, stop_server, wait_for  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
@@ -79,11 +79,11 @@ def main():
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
                                         args=FLAGS + [f"--use-file-for-fake-video-capture={args.clip}"])
-            page = browser.new_page(bypass_csp=True)  # wait_for_function evaluates with eval(), which the CSP forbids
+            page = browser.new_page()
             page.goto(f"{url}/?backend={args.backend}")
-            page.wait_for_function("window.ferlive && window.ferlive.ready", timeout=90_000)
+            wait_for(page, "window.ferlive && window.ferlive.ready", timeout=90_000)
             page.click("#start")
-            page.wait_for_function("window.ferlive.state && window.ferlive.state.frame > 3", timeout=60_000)
+            wait_for(page, "window.ferlive.state && window.ferlive.state.frame > 3", timeout=60_000)
             result = page.evaluate(MEASURE, [args.frames + 1, 120])
             browser.close()
     finally:

@@ -28,7 +28,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import FERPLUS, MEDIA, start_server, stop_server  # noqa: E402
+from tests.conftest import FERPLUS, MEDIA, start_server, stop_server, wait_for  # noqa: E402
 
 UPSCALE = 192
 
@@ -66,9 +66,9 @@ def browser_boxes(images):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            page = browser.new_page(bypass_csp=True)  # wait_for_function evaluates with eval(), which the CSP forbids
+            page = browser.new_page()
             page.goto(url)
-            page.wait_for_function("window.ferlive && window.ferlive.ready", timeout=90_000)
+            wait_for(page, "window.ferlive && window.ferlive.ready", timeout=90_000)
             out = page.evaluate("""async (urls) => {
                 const { FaceDetector } = await import('/js/detector.js');
                 const result = {};

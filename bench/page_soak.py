@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import MEDIA, start_server, stop_server  # noqa: E402
+from tests.conftest import MEDIA, start_server, stop_server, wait_for  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
@@ -30,14 +30,6 @@ TF_MEMORY = """async () => {
   const m = tf.memory();
   return { tensors: m.numTensors, bytes: m.numBytes, frame: window.ferlive.state ? window.ferlive.state.frame : 0 };
 }"""
-
-
-def wait_for(page, expression: str, timeout_s: float):
-    deadline = time.time() + timeout_s
-    while not page.evaluate(expression):  # page.evaluate, not wait_for_function: the page's CSP forbids eval
-        if time.time() > deadline:
-            raise TimeoutError(expression)
-        time.sleep(0.2)
 
 
 def soak(url: str, seconds: float, interval: float, warmup: float = 20, clip: Path = CLIP, log=print,
@@ -55,9 +47,9 @@ def soak(url: str, seconds: float, interval: float, warmup: float = 20, clip: Pa
         page = browser.new_page()
         cdp = page.context.new_cdp_session(page)
         page.goto(url)
-        wait_for(page, "window.ferlive && (window.ferlive.ready || window.ferlive.error)", 90)
+        wait_for(page, "window.ferlive && (window.ferlive.ready || window.ferlive.error)", 90_000)
         page.click("#start")
-        wait_for(page, "window.ferlive.state && window.ferlive.state.frame > 3", 60)
+        wait_for(page, "window.ferlive.state && window.ferlive.state.frame > 3", 60_000)
         time.sleep(warmup)
         samples, start = [], time.time()
         while True:

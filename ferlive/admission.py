@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 
 
 class Busy(Exception):
@@ -38,15 +38,17 @@ class Admission:
         return cls(int(os.environ.get("FERLIVE_WORKERS", 2)), int(os.environ.get("FERLIVE_QUEUE", 16)),
                    float(os.environ.get("FERLIVE_QUEUE_WAIT_S", 5)))
 
-    def admit(self):
-        """Take a place (in work or in the queue) or raise Busy at once. Pair with `release`."""
+    @contextmanager
+    def place(self):
+        """Hold a place (in work or in the queue) for the request, or raise Busy at once."""
         if self.admitted >= self.workers + self.queue:
             raise Busy(f"server busy: {self.admitted} images in work or waiting (limit "
                        f"{self.workers + self.queue}); retry shortly")
         self.admitted += 1
-
-    def release(self):
-        self.admitted -= 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
     @asynccontextmanager
     async def worker(self):

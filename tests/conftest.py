@@ -61,6 +61,18 @@ def start_server(args: list[str], env: dict | None = None, scheme: str = "http",
     raise RuntimeError(f"server did not answer within {timeout} s:\n{proc.stdout.read()}")
 
 
+def wait_for(page, expression: str, timeout: float = 30_000):
+    """Polls a JS expression in a Playwright page until it is truthy (timeout in ms).
+    Playwright's wait_for_function evaluates its predicate with eval(), which the page's
+    Content-Security-Policy forbids; page.evaluate goes through the DevTools protocol,
+    which CSP does not govern, so tests and benches see the page as users get it."""
+    deadline = time.time() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.time() > deadline:
+            raise TimeoutError(f"not true within {timeout / 1000:g} s: {expression}")
+        time.sleep(0.1)
+
+
 def stop_server(proc):
     proc.terminate()
     try:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import MEDIA, MODEL
+from tests.conftest import MEDIA, MODEL, wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 BASE_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -67,17 +67,6 @@ def open_page(playwright, server):
     yield _open
     for b in browsers:
         b.close()
-
-
-def wait_for(page, expression: str, timeout: float = 30_000):
-    """Polls a JS expression until it is truthy. Playwright's wait_for_function evaluates its
-    predicate with eval(), which the page's Content-Security-Policy (rightly) forbids;
-    page.evaluate goes through the DevTools protocol, which CSP does not govern."""
-    deadline = time.time() + timeout / 1000
-    while not page.evaluate(expression):
-        if time.time() > deadline:
-            raise TimeoutError(f"not true within {timeout / 1000:g} s: {expression}")
-        time.sleep(0.1)
 
 
 def collect_states(page, seconds: float, interval: float = 0.15):

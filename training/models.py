@@ -84,9 +84,10 @@ def pagenet(width: int = 16, dropout: float = 0.3) -> keras.Model:
     at 16-32-64-128 channels, max-pool between, global average pooling, softmax.
 
     About 0.30M parameters and 29M multiply-adds a face, a quarter of fernet's. Plain 3x3
-    convolutions rather than depthwise-separable ones: on this 2-core CPU a separable net of
-    the same size trains at a third of the speed (bench/train_speed.py), and training time
-    is what limits accuracy here.
+    convolutions rather than depthwise-separable ones: on this 2-core CPU the separable shape
+    of the best compact FER+ model trains at half the speed
+    (`python bench/train_speed.py --models pagenet separable`), and training time is what
+    limits accuracy here.
     """
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
     x = _normalise(inputs)
