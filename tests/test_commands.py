@@ -132,6 +132,8 @@ def check_command(words: list[str], where: str, cwd: Path):
     if program in ("python", "python3"):
         if args[0] == "-m":
             module = args[1]
+            if module in sys.stdlib_module_names:  # python -m venv, ...
+                return
             assert (REPO / module.replace(".", "/")).with_suffix(".py").is_file() or \
                 (REPO / module.replace(".", "/") / "__main__.py").is_file(), f"{where}: no module {module}"
             rest = args[2:]
