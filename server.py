@@ -162,7 +162,8 @@ def _wants_image(request: Request, annotate: bool) -> str | None:
 PREDICT_EXAMPLE = {
     "width": 640, "height": 480, "model_version": "fernet-f41f208e2f",
     "timings_ms": {"detect": 41.2, "classify": 6.3, "total": 47.5},
-    "faces": [{"box": {"x": 231.0, "y": 112.5, "width": 160.0, "height": 160.0}, "emotion": "happiness",
+    "faces": [{"box": {"x": 231.0, "y": 112.5, "width": 160.0, "height": 160.0}, "found_by": "photo",
+               "detector_score": 0.93, "emotion": "happiness",
                "confidence": 0.97, "scores": {"neutral": 0.01, "happiness": 0.97, "surprise": 0.01, "sadness": 0.0,
                                               "anger": 0.0, "disgust": 0.0, "fear": 0.0, "contempt": 0.01}}],
 }
@@ -174,7 +175,9 @@ ERROR_EXAMPLE = {"application/json": {"example": {"detail": "not an image in a s
     summary="Find every face in an image and classify its expression",
     description=(
         "Send the image as multipart field `file`, or as the raw body with an image content type. "
-        "Returns every face: its box in image pixels, the top emotion, its confidence and all 8 scores. "
+        "Returns every face: its box in image pixels, how the detector found it (`found_by`: `photo`, the whole "
+        "image; `tile`, a closer look at part of a large photo; `padded`, a face that fills the frame), the detector's "
+        "score, the top emotion, its confidence and all 8 scores. "
         "With `?annotate=true` or `Accept: image/jpeg` / `image/png` it returns the image with boxes and labels drawn. "
         f"Uploads over FERLIVE_MAX_BYTES (now {MAX_BYTES:,}) or FERLIVE_MAX_PIXELS (now {MAX_PIXELS:,}) are refused."
     ),

@@ -1,84 +1,88 @@
-"""Face detection for the API and CLI: OpenCV's Haar cascades, run on the CPU.
+"""Face detection for the API and CLI: MediaPipe's BlazeFace, full range, on the CPU.
 
-Why Haar: it ships inside opencv-python-headless 4.x (no weights to fetch), needs no
-GPU, and on the group photos in ../shared/media it finds every face. Its weak spot is
-false positives (a hand, a patterned shirt), so a frontal box is kept only where two
-independent cascades (`alt2` and `default`) agree. Faces turned sideways (or looking
-down) come from the profile cascade, run on the image and its mirror, and count only
-where no frontal face already is. Images are shrunk to at most `max_side` pixels first:
-faster, and far fewer tiny false positives.
+It runs the same weight files the page loads (web/vendor/blazeface/, a TensorFlow.js graph
+model) through ferlive/tfjs_graph.py, and decodes them with ferlive/blazeface.py, whose
+JavaScript twin the page uses: the page and the API box the same faces the same way.
+
+Every photo is looked at whole (letterboxed into the 192x192 input); a photo larger than
+TILE_ABOVE pixels is also looked at in overlapping tiles, which finds small faces in group
+shots; a photo where neither finds a face gets a last look with a black border around it,
+which finds faces that fill the frame. All regions go through the network as one batch.
 """
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
+from pathlib import Path
 
-import cv2
 import numpy as np
 
+from ferlive import blazeface as bf
 
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = REPO / "web" / "vendor" / "blazeface" / "facemesh-detection-full.json"
+FACE_OUTPUT = "Identity:0"  # the model's other head (Identity_1) finds people, not faces
 
 
-class HaarFaceDetector:
-    def __init__(self, max_side: int = 640, min_face_fraction: float = 0.05, agree_iou: float = 0.3):
-        root = cv2.data.haarcascades
-        self._paths = tuple(root + name for name in ("haarcascade_frontalface_alt2.xml",
-                                                     "haarcascade_frontalface_default.xml",
-                                                     "haarcascade_profileface.xml"))
-        self._local = threading.local()  # CascadeClassifier is not safe to share across threads
-        self.max_side, self.min_face_fraction, self.agree_iou = max_side, min_face_fraction, agree_iou
-
-    def _cascades(self):
-        if not hasattr(self._local, "cascades"):
-            self._local.cascades = tuple(cv2.CascadeClassifier(p) for p in self._paths)
-            if any(c.empty() for c in self._local.cascades):
-                raise RuntimeError(f"cannot load Haar cascades from {cv2.data.haarcascades}")
-        return self._local.cascades
-
-    def detect(self, gray: np.ndarray) -> list[tuple[float, float, float, float]]:
-        """Boxes (x, y, w, h) in the pixels of `gray` (uint8 or float), largest first."""
-        gray = np.clip(gray, 0, 255).astype(np.uint8)
-        scale = min(1.0, self.max_side / max(gray.shape))
-        small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
-        small = cv2.equalizeHist(small)
-        min_side = max(20, int(min(small.shape) * self.min_face_fraction))
-        frontal, confirm, profile = self._cascades()
-
-        def run(cascade, image, step=1.1):
-            return [tuple(map(float, b)) for b in
-                    cascade.detectMultiScale(image, scaleFactor=step, minNeighbors=5, minSize=(min_side, min_side))]
-
-        # Confirm each frontal candidate by running the second cascade on its surroundings only.
-        boxes = [b for b in run(frontal, small) if self._confirmed(confirm, small, b)]
-        width = small.shape[1]
-        mirrored = small[:, ::-1].copy()
-        turned = run(profile, small, 1.15) + [(width - x - w, y, w, h) for x, y, w, h in run(profile, mirrored, 1.15)]
-        for b in sorted(turned, key=lambda b: -b[2] * b[3]):
-            if not any(_overlaps(b, kept) for kept in boxes):
-                boxes.append(b)
-        boxes = [tuple(v / scale for v in b) for b in boxes]
-        return sorted(boxes, key=lambda b: -b[2] * b[3])
-
-    def _confirmed(self, cascade, image, box) -> bool:
-        x, y, w, h = box
-        pad = 0.5 * w
-        x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
-        x1, y1 = int(min(image.shape[1], x + w + pad)), int(min(image.shape[0], y + h + pad))
-        found = cascade.detectMultiScale(image[y0:y1, x0:x1], scaleFactor=1.1, minNeighbors=5,
-                                         minSize=(int(0.6 * w), int(0.6 * h)))
-        return any(iou(box, (fx + x0, fy + y0, fw, fh)) >= self.agree_iou for fx, fy, fw, fh in found)
+@dataclass(frozen=True)
+class Detection:
+    x: float
+    y: float
+    width: float
+    height: float
+    score: float
+    found_by: str  # "photo", "tile" or "padded": which look at the photo found it
 
 
-def _overlaps(a, b) -> bool:
-    """Same face: they overlap noticeably, or one's centre lies inside the other."""
-    def centre_in(p, q):
-        cx, cy = p[0] + p[2] / 2, p[1] + p[3] / 2
-        return q[0] <= cx <= q[0] + q[2] and q[1] <= cy <= q[1] + q[3]
-    return iou(a, b) >= 0.2 or centre_in(a, b) or centre_in(b, a)
+class FaceDetector:
+    """Build once (loading takes a second), call `detect` from any thread."""
+
+    def __init__(self, path: str | Path = WEIGHTS, min_score: float = bf.MIN_SCORE):
+        import tensorflow as tf
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"face detector weights {path} not found")
+        from ferlive.tfjs_graph import load_graph_model
+
+        self._tf = tf
+        self._net = load_graph_model(path, FACE_OUTPUT)
+        self.min_score = min_score
+        self.detect(np.zeros((bf.INPUT_SIZE, bf.INPUT_SIZE, 3), np.uint8))  # build the kernels now
+
+    def _look(self, image, looks, width, height):
+        """(name, region) pairs -> boxes (x0, y0, x1, y1 photo pixels), scores, and the name
+        of the look that found each. All regions go through the network as one batch."""
+        tf = self._tf
+        regions = [region for _, region in looks]
+        batch = tf.image.crop_and_resize(image, bf.crop_boxes(regions, width, height),
+                                         tf.zeros(len(regions), tf.int32),
+                                         (bf.INPUT_SIZE, bf.INPUT_SIZE), extrapolation_value=0.0)
+        boxes, scores, names = [np.zeros((0, 4))], [np.zeros(0)], []
+        for (name, region), raw in zip(looks, self._net(batch / 127.5 - 1).numpy()):
+            b, s = bf.weighted_nms(*bf.decode(raw, self.min_score))
+            boxes.append(bf.to_image(b, region))
+            scores.append(s)
+            names += [name] * len(s)
+        return np.concatenate(boxes), np.concatenate(scores), names
+
+    def detect(self, rgb: np.ndarray, tiles: bool = True) -> list[Detection]:
+        """Faces in an RGB (or gray) uint8/float image, largest first, boxes in its pixels."""
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[..., None], 3, axis=2)
+        height, width = rgb.shape[:2]
+        if min(width, height) < bf.MIN_IMAGE_SIDE:
+            return []
+        image = self._tf.convert_to_tensor(rgb[None, ..., :3], self._tf.float32)
+        looks = [("photo", bf.letterbox(width, height))]
+        looks += [("tile", region) for region in bf.tiles(width, height)] if tiles else []
+        boxes, scores, names = self._look(image, looks, width, height)
+        if not len(scores):
+            boxes, scores, names = self._look(image, [("padded", bf.padded(width, height))], width, height)
+        keep = bf.merge(boxes, scores)
+        # A tile magnifies hands and fabric into faces too; a real face is found again in a close-up.
+        doubtful = [i for i in keep if names[i] == "tile"]
+        if doubtful:
+            close = self._look(image, [(i, bf.close_up(boxes[i])) for i in doubtful], width, height)
+            keep = [i for i in keep if i not in doubtful or bf.confirmed(boxes[i], close[0][np.equal(close[2], i)])]
+        faces = [Detection(*bf.round_box(boxes[i], width, height), float(scores[i]), names[i]) for i in keep]
+        return sorted((f for f in faces if f.width >= 1 and f.height >= 1), key=lambda f: -f.width * f.height)

@@ -9,12 +9,14 @@ import numpy as np
 
 from ferlive.classifier import EmotionClassifier
 from ferlive.crop import DEFAULT_MARGIN, crop_face, to_gray
-from ferlive.detector import HaarFaceDetector
+from ferlive.detector import FaceDetector
 
 
 @dataclass
 class Face:
     box: dict  # x, y, width, height in image pixels
+    found_by: str  # "photo", "tile" (a closer look at part of a large photo) or "padded" (a face filling the frame)
+    detector_score: float
     emotion: str
     confidence: float
     scores: dict  # all 8 emotions
@@ -37,13 +39,14 @@ class Analyser:
 
     def __init__(self, model_path=None, margin: float = DEFAULT_MARGIN):
         self.classifier = EmotionClassifier(model_path)
-        self.detector = HaarFaceDetector()
+        self.detector = FaceDetector()
         self.margin = margin
 
     def analyse(self, rgb: np.ndarray) -> Result:
         t0 = time.perf_counter()
+        found = self.detector.detect(rgb)
+        boxes = [(f.x, f.y, f.width, f.height) for f in found]
         gray = to_gray(rgb)
-        boxes = self.detector.detect(gray)
         t1 = time.perf_counter()
         crops = np.stack([crop_face(gray, b, self.margin) for b in boxes]) if boxes else np.zeros((0, 48, 48, 1))
         probs = self.classifier.predict(crops)
@@ -51,9 +54,9 @@ class Analyser:
         classes = self.classifier.info.classes
         faces = [
             Face(box={"x": round(x, 1), "y": round(y, 1), "width": round(w, 1), "height": round(h, 1)},
-                 emotion=classes[int(p.argmax())], confidence=round(float(p.max()), 4),
+                 found_by=f.found_by, detector_score=round(f.score, 4), emotion=classes[int(p.argmax())], confidence=round(float(p.max()), 4),
                  scores={c: round(float(v), 4) for c, v in zip(classes, p)})
-            for (x, y, w, h), p in zip(boxes, probs)
+            for (x, y, w, h), f, p in zip(boxes, found, probs)
         ]
         return Result(width=int(rgb.shape[1]), height=int(rgb.shape[0]), faces=faces,
                       model_version=self.classifier.info.version,

@@ -64,6 +64,22 @@ def test_every_face_in_group_photos(server, media, name, faces):
     assert len(r.json()["faces"]) == faces
 
 
+NO_FACE_CROPS = [  # (photo, left, top, right, bottom): parts of real photos with no face in them
+    ("fr_obama.jpg", 420, 600, 910, 1137),            # folded arms and a hand: a tile once took it for a face
+    ("fr_obama_partial_face.jpg", 0, 560, 491, 1137),  # the same hand, another crop
+    ("fr_obama_and_biden.jpg", 0, 1000, 700, 1428),    # suits, a tie, a lectern
+]
+
+
+@pytest.mark.parametrize("name, left, top, right, bottom", NO_FACE_CROPS)
+def test_no_face_in_photos_without_one(server, media, name, left, top, right, bottom):
+    part = Image.open(media / name).convert("RGB").crop((left, top, right, bottom))
+    jpeg = io.BytesIO()
+    part.resize((part.width * 2, part.height * 2)).save(jpeg, format="JPEG", quality=92)  # > 1024 px: tiles too
+    r = httpx.post(f"{server}/api/predict", content=jpeg.getvalue(), headers={"content-type": "image/jpeg"}, timeout=60)
+    assert r.status_code == 200 and r.json()["faces"] == [], r.json()["faces"]
+
+
 def test_browser_style_multipart_boundary(server, media):
     """Browsers send boundaries like ----WebKitFormBoundaryAbC: case matters in a boundary."""
     boundary = "----WebKitFormBoundaryQx7TfZk2LmNwYp4a"

@@ -20,7 +20,7 @@ const ui = {
 const ferlive = (window.ferlive = { ready: false, error: null, backend: null, state: null });
 const camera = new Camera(ui.video);
 const tracker = new FaceTracker();
-let classifier; let liveDetector; let photoDetector;
+let classifier; let detector;
 let running = false; let frameCount = 0; let lastFrameAt = 0; let fps = 0;
 
 function say(text, { error = false } = {}) {
@@ -35,6 +35,7 @@ function describe(boxes, probs) {
     const k = argmax(probs[i]);
     return {
       box: { x: box.x, y: box.y, width: box.width, height: box.height },
+      ...(box.foundBy ? { foundBy: box.foundBy, detectorScore: box.score } : {}),
       label: classifier.classes[k], score: probs[i][k],
       scores: Object.fromEntries(classifier.classes.map((c, j) => [c, probs[i][j]])),
     };
@@ -57,7 +58,7 @@ async function step() {
   const frame = tf.browser.fromPixels(ui.video); // one frame for both models
   let boxes; let probs; let t1;
   try {
-    boxes = await liveDetector.detect(frame);
+    boxes = await detector.detect(frame);
     t1 = performance.now();
     probs = classifier.classify(frame, boxes);
   } catch (err) {
@@ -149,9 +150,8 @@ async function showPhoto(file) {
   ui.photo.hidden = false;
   ui.video.hidden = true;
   ui.intro.hidden = true;
-  photoDetector ??= await FaceDetector.load('ssd');
   const t0 = performance.now();
-  const boxes = await photoDetector.detect(ui.photo);
+  const boxes = await detector.detect(ui.photo, { tiles: true });
   const t1 = performance.now();
   const probs = classifier.classify(ui.photo, boxes);
   const t2 = performance.now();
@@ -197,7 +197,7 @@ async function init() {
   }
   try {
     ferlive.backend = await pickBackend();
-    [classifier, liveDetector] = await Promise.all([ExpressionClassifier.load(), FaceDetector.load('tiny')]);
+    [classifier, detector] = await Promise.all([ExpressionClassifier.load(), FaceDetector.load()]);
   } catch (err) {
     ferlive.error = `model failed to load: ${err.message}`;
     ui.start.textContent = 'Unavailable';
@@ -214,7 +214,7 @@ async function init() {
     return classifier.crops(img, boxes);
   };
   ferlive.meta = classifier.meta;
-  Object.assign(ferlive, { classifier, detector: liveDetector, stopCamera }); // for bench/ and devtools
+  Object.assign(ferlive, { classifier, detector, stopCamera }); // for bench/ and devtools
   ferlive.ready = true;
   if (Camera.supported() && window.isSecureContext) {
     ui.start.disabled = false;

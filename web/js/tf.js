@@ -1,9 +1,8 @@
-// One tfjs instance for the whole page: the one bundled inside face-api's ESM build
-// (tfjs 4.22.0 with the WebGL and wasm backends), shared by the detector and our model.
-import * as faceapi from '../vendor/face-api.esm.js';
+// One tfjs instance for the whole page (tfjs 4.22.0: core, graph models, WebGL, wasm and
+// cpu backends, bundled by `npm run vendor`), shared by the face detector and our model.
+import * as tf from '../vendor/tfjs.esm.js';
 
-export const tf = faceapi.tf;
-export { faceapi };
+export { tf };
 
 const isSoftwareGL = () => {
   try {
@@ -20,9 +19,8 @@ const isSoftwareGL = () => {
 // ?backend=wasm|webgl|cpu forces one.
 export async function pickBackend() {
   const forced = new URLSearchParams(location.search).get('backend');
-  // The wasm binaries live in vendor/ (face-api's bundle exports setWasmPaths on tf).
-  const wasmDir = new URL('../vendor/', import.meta.url).href;
-  (tf.setWasmPaths || tf.wasm?.setWasmPaths)?.(wasmDir);
+  // The wasm binaries live in vendor/, beside the bundle.
+  tf.setWasmPaths(new URL('../vendor/', import.meta.url).href);
   const order = forced ? [forced] : (isSoftwareGL() ? ['wasm', 'webgl', 'cpu'] : ['webgl', 'wasm', 'cpu']);
   for (const name of order) {
     try {
