@@ -44,6 +44,7 @@ class EmotionClassifier:
         if not self.path.is_file():
             raise FileNotFoundError(f"model file {self.path} not found (set FERLIVE_MODEL or train one)")
         self.model = load_model(self.path)
+        self._forward = _compiled(self.model)
         self._lock = threading.Lock()  # one forward pass at a time; each already uses every core
         metrics_file = self.path.parent / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
@@ -63,4 +64,18 @@ class EmotionClassifier:
         if len(faces) == 0:
             return np.zeros((0, len(self.info.classes)), np.float32)
         with self._lock:
-            return np.asarray(self.model(np.asarray(faces, np.float32), training=False))
+            return np.asarray(self._forward(np.asarray(faces, np.float32)))
+
+
+def _compiled(model):
+    """The model's forward pass as one TensorFlow graph: a Keras call in eager mode runs
+    layer by layer from Python, about 7x slower for a handful of faces (103 vs 15 ms for two)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return lambda x: model(x, training=False)
+    import tensorflow as tf
+
+    size = model.input_shape[1]
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                       input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)])
