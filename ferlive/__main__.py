@@ -3,6 +3,7 @@
     python -m ferlive predict photo.jpg [more.jpg ...] [--json] [--out annotated.jpg]
     python -m ferlive predict clip.mp4 [--every 5]           # one JSON line per frame
     python -m ferlive serve [--host 0.0.0.0] [--port 8000] [--https]
+    python -m ferlive evaluate FOLDER --out DIR [--modes photo faces]   # labels.csv + images/
 
 `predict` runs the same code as POST /api/predict (ferlive.pipeline.Analyser), so it
 prints the same numbers.
@@ -122,6 +123,19 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from ferlive.evaluate import FolderError, evaluate, summary
+
+    try:
+        report = evaluate(args.folder, args.out, modes=args.modes, model=args.model, bootstrap=args.bootstrap)
+    except FolderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(summary(report))
+    print(f"metrics, confusion matrices and contact sheets of the mistakes -> {args.out}/")
+    return 0
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the results
     ap = argparse.ArgumentParser(prog="python -m ferlive", description=__doc__,
@@ -140,6 +154,14 @@ def main(argv=None) -> int:
     s.add_argument("--https", action="store_true", help="serve over HTTPS with a self-signed certificate (phones need it)")
     s.add_argument("--cert-dir", default=str(Path(__file__).resolve().parents[1] / ".certs"))
     s.set_defaults(func=cmd_serve)
+    e = sub.add_parser("evaluate", help="accuracy on a folder of labelled photos (labels.csv + images/)")
+    e.add_argument("folder", type=Path, help="holds labels.csv (image,emotion[,person]) and images/")
+    e.add_argument("--out", type=Path, required=True, help="folder for metrics.json, confusion and mistakes images")
+    e.add_argument("--modes", nargs="+", choices=["photo", "faces"], default=["photo", "faces"],
+                   help="photo: detect, score the largest face (no face = miss); faces: each image is the face")
+    e.add_argument("--bootstrap", type=int, default=1000, help="resamples of people for the 95%% intervals (0: none)")
+    e.add_argument("--model", type=Path, help="a .keras model (default: FERLIVE_MODEL or models/fernet/model.keras)")
+    e.set_defaults(func=cmd_evaluate)
     args = ap.parse_args(argv)
     if getattr(args, "every", 1) < 1:
         ap.error("--every must be at least 1")

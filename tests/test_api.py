@@ -64,6 +64,17 @@ def test_every_face_in_group_photos(server, media, name, faces):
     assert len(r.json()["faces"]) == faces
 
 
+def test_photo_that_is_just_a_face(server, media):
+    """Forehead to chin, touching every border: detectors miss such faces; the padded look finds it."""
+    face = Image.open(media / "faceapi_happy.jpg").convert("RGB").crop((250, 75, 390, 215))
+    png = io.BytesIO()
+    face.save(png, format="PNG")
+    r = httpx.post(f"{server}/api/predict", content=png.getvalue(), headers={"content-type": "image/png"}, timeout=60)
+    [found] = r.json()["faces"]
+    assert found["found_by"] == "padded" and found["emotion"] == "happiness"
+    assert found["box"]["width"] > 100
+
+
 NO_FACE_CROPS = [  # (photo, left, top, right, bottom): parts of real photos with no face in them
     ("fr_obama.jpg", 420, 600, 910, 1137),            # folded arms and a hand: a tile once took it for a face
     ("fr_obama_partial_face.jpg", 0, 560, 491, 1137),  # the same hand, another crop

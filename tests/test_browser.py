@@ -246,6 +246,16 @@ def test_page_and_api_find_the_same_boxes(open_page, server, media):
             assert iou(box, theirs).max() >= 0.7, (name, box, theirs)
 
 
+def test_dropped_photo_that_is_just_a_face(open_page, media, tmp_path):
+    face = tmp_path / "face.png"
+    Image.open(media / "faceapi_happy.jpg").convert("RGB").crop((250, 75, 390, 215)).save(face)
+    page = open_page()
+    drop_file(page, "#viewport", face)
+    wait_for(page, "window.ferlive.state && window.ferlive.state.mode === 'photo'", timeout=60_000)
+    [found] = page.evaluate("window.ferlive.state.faces")
+    assert found["foundBy"] == "padded" and found["label"] == "happiness"
+
+
 def test_chosen_photo_that_is_not_an_image(open_page, tmp_path):
     page = open_page()
     bad = tmp_path / "notes.txt"
