@@ -256,6 +256,21 @@ def test_dropped_photo_that_is_just_a_face(open_page, media, tmp_path):
     assert found["foundBy"] == "padded" and found["label"] == "happiness"
 
 
+def test_dropped_photo_without_a_face(open_page, media, tmp_path):
+    from tests.test_api import NO_FACE_CROPS
+
+    page = open_page()
+    for name, left, top, right, bottom in NO_FACE_CROPS:
+        part = Image.open(media / name).convert("RGB").crop((left, top, right, bottom))
+        path = tmp_path / f"part-{name}"
+        part.resize((part.width * 2, part.height * 2)).save(path, quality=92)  # > 1024 px: tiles too
+        page.evaluate("window.ferlive.state = null")
+        drop_file(page, "#viewport", path)
+        wait_for(page, "window.ferlive.state && window.ferlive.state.mode === 'photo'", timeout=60_000)
+        assert page.evaluate("window.ferlive.state.faces") == [], name
+        assert page.text_content("#message") == "No face found in this photo."
+
+
 def test_chosen_photo_that_is_not_an_image(open_page, tmp_path):
     page = open_page()
     bad = tmp_path / "notes.txt"

@@ -138,8 +138,9 @@ def check_command(words: list[str], where: str, cwd: Path):
                 (REPO / module.replace(".", "/") / "__main__.py").is_file(), f"{where}: no module {module}"
             rest = args[2:]
             entry = ("-m", module)
-            if module == "ferlive":  # subcommands: predict, serve
-                assert rest and rest[0] in ("predict", "serve"), f"{where}: python -m ferlive {rest[:1]}"
+            if module == "ferlive":  # subcommands, as its --help lists them: {predict,serve,evaluate}
+                subcommands = re.search(r"\{([\w,]+)\}", help_text("-m", "ferlive")).group(1).split(",")
+                assert rest and rest[0] in subcommands, f"{where}: python -m ferlive {rest[:1]}"
                 entry, rest = ("-m", module, rest[0]), rest[1:]
             check_flags(entry, rest, where)
         else:
