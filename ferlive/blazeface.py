@@ -19,6 +19,7 @@ GRID = 48               # 192 / stride 4
 MIN_SCORE = 0.5         # MediaPipe uses 0.5 for short range; 0.5 keeps bbt2's half-hidden face (0.62)
 MIN_IMAGE_SIDE = 8      # smaller images hold no face anyone could read (and break the resize)
 NMS_IOU = 0.3           # MediaPipe's min_suppression_threshold
+MAX_SIDE = 1600         # larger photos are shrunk to this first (as the page does): faces stay findable
 TILE_ABOVE = 1024       # photos whose longer side exceeds this also get a tiled pass (small faces)
 TILE_FRACTION = 0.6     # each tile's side, as a fraction of the photo's longer side
 CLOSE_UP = 2.5          # a close-up's side, in face sides: where a tile's face is confirmed

@@ -4,10 +4,11 @@ It runs the same weight files the page loads (web/vendor/blazeface/, a TensorFlo
 model) through ferlive/tfjs_graph.py, and decodes them with ferlive/blazeface.py, whose
 JavaScript twin the page uses: the page and the API box the same faces the same way.
 
-Every photo is looked at whole (letterboxed into the 192x192 input); a photo larger than
-TILE_ABOVE pixels is also looked at in overlapping tiles, which finds small faces in group
-shots; a photo where neither finds a face gets a last look with a black border around it,
-which finds faces that fill the frame. All regions go through the network as one batch.
+Photos over MAX_SIDE pixels are shrunk to it first, as the page does. Every photo is looked
+at whole (letterboxed into the 192x192 input); a photo larger than TILE_ABOVE pixels is also
+looked at in overlapping tiles, which finds small faces in group shots; a photo where neither
+finds a face gets a last look with a black border around it, which finds faces that fill the
+frame. All regions go through the network as one batch.
 """
 
 from __future__ import annotations
@@ -69,9 +70,17 @@ class FaceDetector:
         """Faces in an RGB (or gray) uint8/float image, largest first, boxes in its pixels."""
         if rgb.ndim == 2:
             rgb = np.repeat(rgb[..., None], 3, axis=2)
-        height, width = rgb.shape[:2]
-        if min(width, height) < bf.MIN_IMAGE_SIDE:
+        full_height, full_width = rgb.shape[:2]
+        if min(full_width, full_height) < bf.MIN_IMAGE_SIDE:
             return []
+        # A 40-megapixel photo as float32 is half a gigabyte; the page shrinks photos to the same size.
+        scale = min(1.0, bf.MAX_SIDE / max(full_width, full_height))
+        if scale < 1:
+            from PIL import Image
+
+            size = (max(1, round(full_width * scale)), max(1, round(full_height * scale)))
+            rgb = np.asarray(Image.fromarray(np.asarray(rgb[..., :3], np.uint8)).resize(size, Image.BILINEAR, reducing_gap=2.0))
+        height, width = rgb.shape[:2]
         image = self._tf.convert_to_tensor(rgb[None, ..., :3], self._tf.float32)
         looks = [("photo", bf.letterbox(width, height))]
         looks += [("tile", region) for region in bf.tiles(width, height)] if tiles else []
@@ -84,5 +93,6 @@ class FaceDetector:
         if doubtful:
             close = self._look(image, [(i, bf.close_up(boxes[i])) for i in doubtful], width, height)
             keep = [i for i in keep if i not in doubtful or bf.confirmed(boxes[i], close[0][np.equal(close[2], i)])]
-        faces = [Detection(*bf.round_box(boxes[i], width, height), float(scores[i]), names[i]) for i in keep]
+        faces = [Detection(*bf.round_box(boxes[i] / scale, full_width, full_height), float(scores[i]), names[i])
+                 for i in keep]
         return sorted((f for f in faces if f.width >= 1 and f.height >= 1), key=lambda f: -f.width * f.height)

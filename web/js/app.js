@@ -5,6 +5,7 @@
 import { tf, pickBackend } from './tf.js';
 import { Camera, CameraError } from './camera.js';
 import { FaceDetector } from './detector.js';
+import { MAX_SIDE } from './blazeface.js'; // big phone photos are shrunk: faster, and detection needs no more
 import { ExpressionClassifier } from './classifier.js';
 import { FaceTracker } from './smoothing.js';
 import { drawBars, drawFaces } from './overlay.js';
@@ -125,7 +126,6 @@ function stopCamera() {
   drawFaces(ui.overlay, 0, 0, []);
 }
 
-const MAX_PHOTO_SIDE = 1600; // big phone photos are shrunk: faster, and detection does not need more
 
 async function showPhoto(file) {
   if (!file) return;
@@ -142,7 +142,7 @@ async function showPhoto(file) {
   }
   if (camera.stream) stopCamera();
   say('Looking for faces…');
-  const scale = Math.min(1, MAX_PHOTO_SIDE / Math.max(bitmap.width, bitmap.height));
+  const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
   const w = Math.round(bitmap.width * scale); const h = Math.round(bitmap.height * scale);
   Object.assign(ui.photo, { width: w, height: h });
   ui.photo.getContext('2d').drawImage(bitmap, 0, 0, w, h);

@@ -8,6 +8,7 @@ const GRID = 48; // 192 / stride 4
 export const MIN_SCORE = 0.5;
 export const MIN_IMAGE_SIDE = 8;
 const NMS_IOU = 0.3;
+export const MAX_SIDE = 1600; // photos are shrunk to this first (app.js), as the API does
 export const TILE_ABOVE = 1024;
 const TILE_FRACTION = 0.6;
 const CLOSE_UP = 2.5;
