@@ -55,3 +55,25 @@ def test_flip_averaging_is_the_mean_of_both_views_and_survives_saving(tmp_path):
     loaded = load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-6)
     assert unwrap(loaded).name == "fernet" and unwrap(model) is model
+
+
+def test_prior_correction_is_logit_adjustment_and_survives_saving(tmp_path):
+    import keras
+    import numpy as np
+
+    from training.models import PriorCorrection, load_model, with_prior_correction
+
+    inputs = keras.Input((48, 48, 1))
+    plain = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(keras.layers.Flatten()(inputs)))
+    prior = np.array([0.35, 0.29, 0.13, 0.12, 0.08, 0.005, 0.02, 0.005])
+    corrected = with_prior_correction(plain, prior, 0.5)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 48, 48, 1)).astype("float32")
+    p = np.asarray(plain(x))
+    expected = np.exp(np.log(p) - 0.5 * np.log(prior))
+    expected /= expected.sum(1, keepdims=True)
+    assert np.allclose(np.asarray(corrected(x)), expected, atol=1e-5)
+    assert np.allclose(np.asarray(with_prior_correction(plain, prior, 0.0)(x)), p, atol=1e-5)  # tau 0: unchanged
+    corrected.save(tmp_path / "m.keras")
+    again = load_model(tmp_path / "m.keras")
+    assert any(isinstance(layer, PriorCorrection) for layer in again.layers)
+    assert np.allclose(np.asarray(again(x)), expected, atol=1e-5)

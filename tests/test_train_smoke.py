@@ -62,6 +62,15 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
     assert [(r["run"], int(r["epoch"])) for r in rows] == [("base", 0), ("ft", 1)]
     assert json.loads((out / "best_epoch.json").read_text())["epoch_overall"] == 2
 
+    # prior correction: chosen on Valid, saved inside the model, reloaded with it
+    corrected = tmp_path / "corrected"
+    release.main([str(tmp_path / "ft"), "--flip-average", "--prior-correction", "auto", "--out", str(corrected),
+                  "--data", str(tiny_ferplus)])
+    assert "tau 0.50: Valid accuracy" in capsys.readouterr().out
+    tau = json.loads((corrected / "best_epoch.json").read_text())["prior_correction_tau"]
+    assert 0 <= tau <= 1
+    train.main(common + ["--out", str(tmp_path / "ft3"), "--init", str(corrected / "model.keras")])  # unwraps both
+
     # a wrapped release can seed the next warm restart
     train.main(common + ["--out", str(tmp_path / "ft2"), "--init", str(out / "model.keras")])
     with pytest.raises(SystemExit, match="seed_cnn"):

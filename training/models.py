@@ -141,15 +141,44 @@ def with_flip_averaging(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, AverageMirrorPairs(name="mean_of_views")(probs), name=f"{model.name}_flip")
 
 
+@keras.saving.register_keras_serializable(package="ferlive")
+class PriorCorrection(layers.Layer):
+    """Probabilities -> probabilities divided by the training class prior to the power `tau`,
+    renormalised: softmax(log p - tau * log prior). FER+ has 0.5% disgust and contempt in
+    Train, so a model's scores under-call them; tau 0 changes nothing, tau 1 is the balanced
+    (equal-prior) answer. Logit adjustment, applied after training (Menon et al. 2021)."""
+
+    def __init__(self, prior, tau: float, **kwargs):
+        super().__init__(**kwargs)
+        self.prior, self.tau = [float(p) for p in prior], float(tau)
+
+    def call(self, probs):
+        log_prior = keras.ops.log(keras.ops.convert_to_tensor(self.prior, dtype=probs.dtype))
+        return keras.ops.softmax(keras.ops.log(keras.ops.maximum(probs, 1e-7)) - self.tau * log_prior, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "prior": self.prior, "tau": self.tau}
+
+
+def with_prior_correction(model: keras.Model, prior, tau: float) -> keras.Model:
+    """Wraps `model` so its answers are corrected for the training class prior (PriorCorrection)."""
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    out = PriorCorrection(prior, tau, name="prior_correction")(model(inputs))
+    return keras.Model(inputs, out, name=f"{model.name}_prior{tau:g}")
+
+
 def load_model(path, compile: bool = False) -> keras.Model:
     """Loads a saved FER+ model; importing this module registers the custom layers it may use."""
     return keras.saving.load_model(path, compile=compile)
 
 
 def unwrap(model: keras.Model) -> keras.Model:
-    """The network inside a `with_flip_averaging` wrapper, or `model` itself."""
+    """The network inside `with_flip_averaging` / `with_prior_correction` wrappers, or `model` itself."""
     inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return inner[0] if len(inner) == 1 else model
+    return unwrap(inner[0]) if len(inner) == 1 else model
 
 
 def create_model(name: str, **kwargs) -> keras.Model:

@@ -11,6 +11,11 @@ joined end to end, and `best_epoch.json`.
 `--flip-average` saves the network wrapped so it averages its answers on the face and
 on its mirror image. Valid accuracy (FER+ majority) with and without it is printed, so
 that choice is made on Valid; Test is never looked at here.
+
+`--prior-correction auto` (or a number) divides the answers by the Train class prior to a
+power tau (training.models.PriorCorrection), so the rare classes (disgust, contempt, fear)
+are called more often. `auto` picks tau on Valid: the highest mean class recall whose
+accuracy is within `--max-accuracy-cost` (default 1 point) of the uncorrected model's.
 """
 
 from __future__ import annotations
@@ -46,12 +51,49 @@ def valid_accuracy(model, splits) -> float:
     return evaluate(model, splits, split_names=("valid",))["valid"]["ferplus_majority"]["accuracy"]
 
 
+def train_prior(splits):
+    """Class frequencies of the FER+ majority labels on Train."""
+    import numpy as np
+
+    from training.data import EMOTIONS, protocol_labels
+
+    _, labels = protocol_labels(splits["train"].votes, "ferplus_majority")
+    return np.bincount(labels, minlength=len(EMOTIONS)) / len(labels)
+
+
+def choose_tau(model, splits, prior, max_cost: float, wanted: str) -> float:
+    """A number is taken as it is; `auto` scans tau on Valid and prints what it saw."""
+    import numpy as np
+
+    from training.data import protocol_labels
+    from training.evaluate import predict, summarise
+
+    if wanted != "auto":
+        try:
+            return float(wanted)
+        except ValueError:
+            sys.exit(f"error: --prior-correction takes auto or a number, not {wanted!r}")
+    mask, labels = protocol_labels(splits["valid"].votes, "ferplus_majority")
+    log_probs = np.log(np.maximum(predict(model, splits["valid"].images)[mask], 1e-7))
+    rows = []
+    for tau in np.round(np.arange(0, 1.0001, 0.05), 2):
+        r = summarise(labels, (log_probs - tau * np.log(prior)).argmax(1))
+        rows.append((float(tau), r["accuracy"], r["mean_class_recall"]))
+        print(f"  tau {tau:4.2f}: Valid accuracy {r['accuracy']:.4f}, mean class recall {r['mean_class_recall']:.4f}")
+    allowed = [r for r in rows if r[1] >= rows[0][1] - max_cost]
+    return max(allowed, key=lambda r: r[2])[0]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", type=Path, nargs="+", help="run folders, oldest first; the last one's model is released")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--flip-average", action="store_true",
                     help="average the answers on the face and its mirror image (two passes, same weights)")
+    ap.add_argument("--prior-correction", metavar="auto|TAU",
+                    help="divide the answers by the Train class prior to the power TAU; auto: chosen on Valid")
+    ap.add_argument("--max-accuracy-cost", type=float, default=0.01,
+                    help="auto: the Valid accuracy (FER+ majority) the correction may cost")
     ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder, for the Valid figures")
     args = ap.parse_args(argv)
 
@@ -63,7 +105,7 @@ def main(argv=None):
     if not (last / "model.keras").is_file():
         sys.exit(f"error: {last / 'model.keras'} not found")
 
-    from training.models import load_model, with_flip_averaging  # deferred: importing the backend takes seconds
+    from training.models import load_model, with_flip_averaging, with_prior_correction  # deferred: slow imports
 
     try:
         splits = load_ferplus(args.data)
@@ -74,6 +116,12 @@ def main(argv=None):
     if args.flip_average:
         model = with_flip_averaging(model)
         print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, splits):.4f} with flip averaging")
+    tau = None
+    if args.prior_correction:
+        prior = train_prior(splits)
+        tau = choose_tau(model, splits, prior, args.max_accuracy_cost, args.prior_correction)
+        model = with_prior_correction(model, prior, tau)
+        print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, splits):.4f} with prior correction tau {tau:g}")
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +139,7 @@ def main(argv=None):
     best = json.loads((last / "model.json").read_text()) if (last / "model.json").is_file() else {}
     previous = len(rows) - sum(1 for r in rows if r["run"] == last.name)
     json.dump({"run": last.name, "epoch": best.get("epoch"), "epoch_overall": (best.get("epoch") or 0) + previous,
-               "val_accuracy": best.get("val_accuracy"), "flip_average": args.flip_average},
+               "val_accuracy": best.get("val_accuracy"), "flip_average": args.flip_average, "prior_correction_tau": tau},
               open(out / "best_epoch.json", "w"), indent=2)
     print(f"wrote {out}: model.keras ({model.name}), command.txt, config.json, history.csv, best_epoch.json")
 
