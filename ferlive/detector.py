@@ -13,6 +13,7 @@ frame. All regions go through the network as one batch.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from ferlive import blazeface as bf
 
+log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "web" / "vendor" / "blazeface" / "facemesh-detection-full.json"
 FACE_OUTPUT = "Identity:0"  # the model's other head (Identity_1) finds people, not faces
@@ -43,10 +45,15 @@ class FaceDetector:
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"face detector weights {path} not found")
-        from ferlive.tfjs_graph import load_graph_model
+        from ferlive.tfjs_graph import LiteRunner, load_graph_model
 
         self._tf = tf
-        self._net = load_graph_model(path, FACE_OUTPUT)
+        graph = load_graph_model(path, FACE_OUTPUT)
+        try:
+            self._net = LiteRunner(graph, (bf.INPUT_SIZE, bf.INPUT_SIZE, 3))
+        except Exception as e:  # noqa: BLE001 (a TensorFlow without tf.lite: the graph itself is slower, not wrong)
+            log.warning("TensorFlow Lite unavailable (%s); running the detector as a TensorFlow graph", e)
+            self._net = lambda batch: graph(batch).numpy()
         self.min_score = min_score
         self.detect(np.zeros((bf.INPUT_SIZE, bf.INPUT_SIZE, 3), np.uint8))  # build the kernels now
 
@@ -59,7 +66,7 @@ class FaceDetector:
                                          tf.zeros(len(regions), tf.int32),
                                          (bf.INPUT_SIZE, bf.INPUT_SIZE), extrapolation_value=0.0)
         boxes, scores, names = [np.zeros((0, 4))], [np.zeros(0)], []
-        for (name, region), raw in zip(looks, self._net(batch / 127.5 - 1).numpy()):
+        for (name, region), raw in zip(looks, self._net(batch / 127.5 - 1)):
             b, s = bf.weighted_nms(*bf.decode(raw, self.min_score))
             boxes.append(bf.to_image(b, region))
             scores.append(s)
