@@ -113,3 +113,27 @@ def test_gray_and_tiny_images(detector):
     assert detector.detect(np.zeros((10, 10), np.uint8)) == []
     assert detector.detect(np.full((1, 1, 3), 255, np.uint8)) == []
     assert detector.detect(np.full((7, 500, 3), 255, np.uint8)) == []
+
+
+def test_lite_runner_computes_what_the_graph_does():
+    import tensorflow as tf
+
+    from ferlive.detector import FACE_OUTPUT, WEIGHTS
+    from ferlive.tfjs_graph import LiteRunner, load_graph_model
+
+    graph = load_graph_model(WEIGHTS, FACE_OUTPUT)
+    lite = LiteRunner(graph, (bf.INPUT_SIZE, bf.INPUT_SIZE, 3))
+    batch = np.random.default_rng(3).uniform(-1, 1, (2, bf.INPUT_SIZE, bf.INPUT_SIZE, 3)).astype(np.float32)
+    expected = graph(tf.constant(batch)).numpy()
+    assert expected.shape == (2, bf.GRID * bf.GRID, 17)
+    assert np.abs(lite(batch) - expected).max() < 1e-3
+
+
+def test_detect_from_many_threads_at_once(detector, media):
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [load(media, n) for n in ("faceapi_bbt4.jpg", "fr_two_people.jpg", "faceapi_happy.jpg")] * 4
+    alone = [detector.detect(p) for p in photos]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(detector.detect, photos))
+    assert together == alone
