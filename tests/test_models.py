@@ -67,8 +67,9 @@ def test_prior_correction_is_logit_adjustment_and_survives_saving(tmp_path):
     plain = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(keras.layers.Flatten()(inputs)))
     prior = np.array([0.35, 0.29, 0.13, 0.12, 0.08, 0.005, 0.02, 0.005])
     corrected = with_prior_correction(plain, prior, 0.5)
-    x = np.random.default_rng(0).uniform(0, 255, (4, 48, 48, 1)).astype("float32")
+    x = np.random.default_rng(0).uniform(0, 1, (4, 48, 48, 1)).astype("float32")  # unsaturated softmax
     p = np.asarray(plain(x))
+    assert p.min() > 1e-6
     expected = np.exp(np.log(p) - 0.5 * np.log(prior))
     expected /= expected.sum(1, keepdims=True)
     assert np.allclose(np.asarray(corrected(x)), expected, atol=1e-5)
