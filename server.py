@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from ferlive import blazeface as bf
 from ferlive.admission import Admission, Busy
 from ferlive.images import MAX_PIXELS, BadImage, ImageTooLarge, decode_image
 
@@ -236,7 +237,7 @@ async def health(request: Request):
     return {"status": "ok" if analyser else "loading", "model_version": analyser.classifier.info.version if analyser else None}
 
 
-@app.get("/api/model", summary="The classifier: classes, input size, parameters and its measured accuracy")
+@app.get("/api/model", summary="The classifier (classes, input, parameters, measured accuracy), the detector and the limits")
 async def model_info(request: Request):
     info = request.app.state.analyser.classifier.info
     admission: Admission = request.app.state.admission
@@ -246,6 +247,10 @@ async def model_info(request: Request):
         "input": {"width": info.input_size, "height": info.input_size, "channels": 1, "values": "gray 0-255"},
         "params": info.params,
         "accuracy": {f"test_{p}": test.get(p, {}).get("accuracy") for p in ("ferplus_majority", "all_majority")},
+        "crop_margin": request.app.state.analyser.margin,
+        "detector": {"name": "BlazeFace full range (MediaPipe)", "input": {"width": bf.INPUT_SIZE, "height": bf.INPUT_SIZE},
+                     "min_score": request.app.state.analyser.detector.min_score, "photos_shrunk_above_px": bf.MAX_SIDE,
+                     "tiles_above_px": bf.TILE_ABOVE},
         "limits": {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "workers": admission.workers,
                    "queue": admission.queue, "queue_wait_s": admission.wait_s},
     }

@@ -24,6 +24,8 @@ def test_health_and_model(server):
     assert info["classes"] == ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
     assert info["input"]["width"] == 48 and info["params"] > 0
     assert info["limits"]["max_bytes"] == LIMIT
+    assert info["detector"]["name"].startswith("BlazeFace") and info["detector"]["input"]["width"] == 192
+    assert info["crop_margin"] == 0.1
 
 
 def test_openapi_describes_the_api(server):

@@ -254,6 +254,7 @@ def test_dropped_photo_that_is_just_a_face(open_page, media, tmp_path):
     wait_for(page, "window.ferlive.state && window.ferlive.state.mode === 'photo'", timeout=60_000)
     [found] = page.evaluate("window.ferlive.state.faces")
     assert found["foundBy"] == "padded" and found["label"] == "happiness"
+    assert page.text_content("#message") == "1 face found. It fills the photo, so it was found with a border added around it."
 
 
 def test_dropped_photo_without_a_face(open_page, media, tmp_path):

@@ -159,7 +159,8 @@ async function showPhoto(file) {
   const faces = describe(boxes, probs);
   drawFaces(ui.overlay, w, h, faces);
   publish('photo', w, h, faces, { detect: t1 - t0, classify: t2 - t1, total: t2 - t0 }, { scale, name: file.name });
-  say(faces.length ? `${faces.length} face${faces.length > 1 ? 's' : ''} found.` : 'No face found in this photo.');
+  const bordered = faces.some((f) => f.foundBy === 'padded') ? ' It fills the photo, so it was found with a border added around it.' : '';
+  say(faces.length ? `${faces.length} face${faces.length > 1 ? 's' : ''} found.${bordered}` : 'No face found in this photo.');
   ui.start.disabled = false;
   ui.start.textContent = 'Start camera';
 }
