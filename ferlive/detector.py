@@ -8,7 +8,7 @@ Photos over MAX_SIDE pixels are shrunk to it first, as the page does. Every phot
 at whole (letterboxed into the 192x192 input); a photo larger than TILE_ABOVE pixels is also
 looked at in overlapping tiles, which finds small faces in group shots; a photo where neither
 finds a face gets a last look with a black border around it, which finds faces that fill the
-frame. All regions go through the network as one batch.
+frame.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class FaceDetector:
 
     def _look(self, image, looks, width, height):
         """(name, region) pairs -> boxes (x0, y0, x1, y1 photo pixels), scores, and the name
-        of the look that found each. All regions go through the network as one batch."""
+        of the look that found each. All regions are cut out and resized in one call."""
         tf = self._tf
         regions = [region for _, region in looks]
         batch = tf.image.crop_and_resize(image, bf.crop_boxes(regions, width, height),
@@ -86,7 +86,8 @@ class FaceDetector:
             from PIL import Image
 
             size = (max(1, round(full_width * scale)), max(1, round(full_height * scale)))
-            rgb = np.asarray(Image.fromarray(np.asarray(rgb[..., :3], np.uint8)).resize(size, Image.BILINEAR, reducing_gap=2.0))
+            small = Image.fromarray(np.asarray(rgb[..., :3], np.uint8)).resize(size, Image.BILINEAR, reducing_gap=2.0)
+            rgb = np.asarray(small)
         height, width = rgb.shape[:2]
         image = self._tf.convert_to_tensor(rgb[None, ..., :3], self._tf.float32)
         looks = [("photo", bf.letterbox(width, height))]
@@ -98,8 +99,9 @@ class FaceDetector:
         # A tile magnifies hands and fabric into faces too; a real face is found again in a close-up.
         doubtful = [i for i in keep if names[i] == "tile"]
         if doubtful:
-            close = self._look(image, [(i, bf.close_up(boxes[i])) for i in doubtful], width, height)
-            keep = [i for i in keep if i not in doubtful or bf.confirmed(boxes[i], close[0][np.equal(close[2], i)])]
+            close_boxes, _, owners = self._look(image, [(i, bf.close_up(boxes[i])) for i in doubtful], width, height)
+            owners = np.array(owners)
+            keep = [i for i in keep if i not in doubtful or bf.confirmed(boxes[i], close_boxes[owners == i])]
         faces = [Detection(*bf.round_box(boxes[i] / scale, full_width, full_height), float(scores[i]), names[i])
                  for i in keep]
         return sorted((f for f in faces if f.width >= 1 and f.height >= 1), key=lambda f: -f.width * f.height)

@@ -182,7 +182,8 @@ def test_dropped_group_photo_gets_a_box_per_face(open_page, media, name, at_leas
 
 
 def test_detector_decoding_matches_python(open_page):
-    """web/js/blazeface.js and ferlive/blazeface.py turn the same raw outputs into the same boxes."""
+    """web/js/blazeface.js and ferlive/blazeface.py turn the same raw outputs into the same boxes,
+    and look at the same regions (letterbox, tiles, padding, close-ups, crop boxes)."""
     from ferlive import blazeface as bf
 
     rng = np.random.default_rng(7)
@@ -210,13 +211,22 @@ def test_detector_decoding_matches_python(open_page):
             boxes.push(...bf.toImage(found.boxes, { left, top, side }));
             scores.push(...found.scores);
         });
+        const asList = (r) => [r.left, r.top, r.side];
+        const looks = regions.map(([left, top, side]) => ({ left, top, side }));
         return { boxes, scores, kept: bf.merge(boxes, scores),
-                 tiles: bf.tiles(2000, 1400).map((r) => [r.left, r.top, r.side]) };
+                 tiles: bf.tiles(2000, 1400).map(asList), letterbox: asList(bf.letterbox(640, 480)),
+                 padded: asList(bf.padded(300, 200)), closeUps: boxes.map((b) => asList(bf.closeUp(b))),
+                 cropBoxes: bf.cropBoxes(looks, 640, 480),
+                 rounded: boxes.map((b) => bf.roundBox(b, 640, 480)).map((r) => [r.x, r.y, r.width, r.height]) };
     }""", [[r.tolist() for r in raws], [list(r) for r in regions]])
     assert len(boxes) > 4 and len(kept) > 1  # the fixture exercises suppression and merging
     assert np.allclose(js["boxes"], boxes, atol=1e-9) and np.allclose(js["scores"], scores, atol=1e-12)
     assert js["kept"] == kept
     assert js["tiles"] == [list(t) for t in bf.tiles(2000, 1400)]
+    assert js["letterbox"] == list(bf.letterbox(640, 480)) and js["padded"] == list(bf.padded(300, 200))
+    assert np.allclose(js["closeUps"], [bf.close_up(b) for b in boxes], atol=1e-9)
+    assert np.allclose(js["cropBoxes"], bf.crop_boxes(regions, 640, 480), atol=1e-6)  # float32 in Python
+    assert np.allclose(js["rounded"], [bf.round_box(b, 640, 480) for b in boxes], atol=1e-9)
 
 
 PARITY_PHOTOS = ["faceapi_bbt1.jpg", "faceapi_bbt2.jpg", "faceapi_bbt4.jpg", "fr_two_people.jpg",
