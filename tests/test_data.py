@@ -87,6 +87,21 @@ def test_second_load_comes_from_the_cache(fixture_dirs, tmp_path, monkeypatch):
     np.testing.assert_array_equal(first["train"].images, second["train"].images)
 
 
+def test_the_cache_file_alone_is_the_dataset(fixture_dirs, tmp_path):
+    """A machine without the folder (an accelerator) trains from the one .npz file."""
+    ms, _, _ = fixture_dirs
+    first = load_ferplus(ms, cache_dir=tmp_path / "cache")
+    [cache] = (tmp_path / "cache").glob("*.npz")
+    moved = cache.rename(tmp_path / "ferplus.npz")
+    again = load_ferplus(moved)
+    for split in ("train", "valid", "test"):
+        np.testing.assert_array_equal(first[split].images, again[split].images)
+        np.testing.assert_array_equal(first[split].votes, again[split].votes)
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(DataError, match="not a FER\\+ cache file"):
+        load_ferplus(tmp_path / "other.npz")
+
+
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_ferplus(tmp_path / "nowhere", cache_dir=tmp_path)

@@ -96,11 +96,14 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_ferplus, tmp_path
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
 
 
-def test_data_parallel_over_two_devices_matches_one(tiny_ferplus, tmp_path):
-    """--data-parallel (Keras' DataParallel under JAX) on two virtual CPU devices ends where one
-    device does: the way a machine with several GPUs trains. Each run is its own process,
-    since the XLA device count is fixed when JAX starts."""
+def test_tensorflow_run_resumes_data_parallel_on_jax(tiny_ferplus, tmp_path):
+    """The campaign's path to an accelerator: a run started on TensorFlow (the CPU here) stops,
+    and continues under KERAS_BACKEND=jax from last.keras and the dataset's cache file alone,
+    with --data-parallel (Keras' DataParallel) on one and on two virtual devices, which end on
+    the same weights: the way a machine with several GPUs trains. Each JAX run is its own
+    process, since the XLA device count is fixed when JAX starts."""
     import os
+    import shutil
     import subprocess
     import sys
 
@@ -108,15 +111,20 @@ def test_data_parallel_over_two_devices_matches_one(tiny_ferplus, tmp_path):
     import numpy as np
 
     pytest.importorskip("jax")
-    args = ["-m", "training.train", "--data", str(tiny_ferplus), "--model", "pagenet", "--batch-size", "4",
-            "--verbose", "0", "--epochs", "2", "--warmup-epochs", "1", "--ema", "0.9", "--photometric",
-            "--patience", "0", "--data-parallel"]
+    base = tmp_path / "base"
+    train.main(["--data", str(tiny_ferplus), "--model", "pagenet", "--batch-size", "4", "--verbose", "0",
+                "--epochs", "2", "--stop-at", "1", "--warmup-epochs", "1", "--ema", "0.9", "--photometric",
+                "--patience", "0", "--out", str(base)])
+    [cache] = (tmp_path / "cache").glob("*.npz")
     for devices in (1, 2):
+        out = shutil.copytree(base, tmp_path / f"dev{devices}")
         env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-        r = subprocess.run([sys.executable, *args, "--out", str(tmp_path / f"dev{devices}")], env=env,
+        r = subprocess.run([sys.executable, "-m", "training.train", "--data", str(cache), "--out", str(out),
+                            "--resume", "--data-parallel", "--verbose", "0"], env=env,
                            capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, r.stderr[-3000:]
-        assert f"data parallel over {devices} devices" in r.stderr
+        assert "backend jax" in r.stderr and f"data parallel over {devices} devices" in r.stderr
+        assert [row["epoch"] for row in csv.DictReader((out / "history.csv").open())] == ["0", "1"]
     one = keras.saving.load_model(tmp_path / "dev1" / "last.keras")
     two = keras.saving.load_model(tmp_path / "dev2" / "last.keras")
     assert int(one.optimizer.iterations.numpy()) == int(two.optimizer.iterations.numpy()) > 0

@@ -264,15 +264,18 @@ def _cache_key(root: Path, layout: str) -> str:
 
 def load_ferplus(root: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                  use_cache: bool = True) -> dict[str, Split]:
-    """All three splits, {'train', 'valid', 'test'}, from either layout; cached as .npz."""
+    """All three splits, {'train', 'valid', 'test'}, from either layout; cached as .npz.
+    `root` may also be such a cache file itself: one file that carries the whole dataset to a
+    machine without the folder (an accelerator, say)."""
     root = Path(root)
+    if root.suffix == ".npz" and root.is_file():
+        return _read_cache(root)
     if not root.is_dir():
         raise DataError(f"FER+ data folder {root} does not exist (pass --data or set FERPLUS_DATA)")
     layout = detect_layout(root)
     cache = Path(cache_dir or default_cache_dir()) / f"ferplus-{layout}-{_cache_key(root, layout)}.npz"
     if use_cache and cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            return {s: Split(z[f"{s}_images"], z[f"{s}_votes"], z[f"{s}_names"]) for s in SPLITS}
+        return _read_cache(cache)
 
     rows = _drop_duplicate_names(_read_ferplus_csv(root / "fer2013new.csv"))
     splits = _read_microsoft(root, rows) if layout == "microsoft" else _read_kaggle(root, rows)
@@ -283,6 +286,14 @@ def load_ferplus(root: str | os.PathLike, cache_dir: str | os.PathLike | None = 
                          for k in ("images", "votes", "names")})
         tmp.replace(cache)  # atomic: a killed run never leaves half a cache behind
     return splits
+
+
+def _read_cache(path: Path) -> dict[str, Split]:
+    with np.load(path, allow_pickle=False) as z:
+        missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "votes", "names") if f"{s}_{k}" not in z.files]
+        if missing:
+            raise DataError(f"{path} is not a FER+ cache file (no {', '.join(missing[:3])})")
+        return {s: Split(z[f"{s}_images"], z[f"{s}_votes"], z[f"{s}_names"]) for s in SPLITS}
 
 
 def default_data_dir() -> Path:

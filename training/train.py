@@ -34,7 +34,7 @@ VALID_BATCH = 256
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder (either layout)")
+    ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder (either layout), or its cache .npz")
     ap.add_argument("--model", default="fernet", choices=sorted(MODELS))
     ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
@@ -201,8 +201,8 @@ def main(argv=None):
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     steps = len(ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel))
-    log.info("backend %s, model %s, %d train / %d valid images, %d steps an epoch",
-             keras.backend.backend(), args.model, len(x_train), len(x_valid), steps)
+    log.info("backend %s, %d train / %d valid images, %d steps an epoch",
+             keras.backend.backend(), len(x_train), len(x_valid), steps)
 
     initial_epoch, best = 0, -np.inf
     if args.resume and (out / "last.keras").is_file():
