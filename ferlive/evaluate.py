@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data import EMOTIONS
+from training.evaluate import plot_confusion
 
 MODES = ("photo", "faces")
 MIN_PHOTOS = 20  # classes with fewer photos are reported, not averaged into mean class recall
@@ -145,32 +146,6 @@ def score(truth, prediction, persons, min_photos: int = MIN_PHOTOS, bootstrap: i
     return result
 
 
-def plot_confusion(confusion, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.asarray(confusion)
-    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    columns = [*EMOTIONS, "no face"][:cm.shape[1]]
-    fig, ax = plt.subplots(figsize=(7.2, 5.5))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
-    ax.set_yticks(range(len(EMOTIONS)), [f"{e} ({s})" for e, s in zip(EMOTIONS, cm.sum(1))])
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true (photos)")
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, label="fraction of the true class")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def contact_sheet(records: list[dict], folder: Path, path: Path, limit: int = 120, thumb: int = 128) -> int:
     """The wrong answers as thumbnails with the scored box, truth and prediction under each.
     Returns how many mistakes there were (the sheet shows the first `limit`)."""
@@ -217,8 +192,10 @@ def evaluate(folder: Path, out: Path, modes=MODES, model=None, bootstrap: int = 
                         [i.person for i in items], bootstrap=bootstrap)
         metrics["found_by"] = {k: sum(r["found_by"] == k for r in records)
                                for k in ("photo", "tile", "padded", "given") if any(r["found_by"] == k for r in records)}
-        plot_confusion(metrics["confusion"], f"{folder.name}, {mode} mode ({analyser.classifier.info.version})",
-                       out / f"confusion_{mode}.png")
+        confusion = np.asarray(metrics["confusion"])
+        plot_confusion(confusion, f"{folder.name}, {mode} mode ({analyser.classifier.info.version})",
+                       out / f"confusion_{mode}.png", columns=metrics["confusion_columns"],
+                       rows=[f"{e} ({n})" for e, n in zip(EMOTIONS, confusion.sum(1))], ylabel="true (photos)")
         metrics["mistakes"] = contact_sheet(records, folder, out / f"mistakes_{mode}.jpg")
         report["modes"][mode] = metrics
         (out / f"predictions_{mode}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))

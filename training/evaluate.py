@@ -57,23 +57,24 @@ def evaluate(model, splits, split_names=("valid", "test")) -> dict:
     return results
 
 
-def plot_confusion(cm: np.ndarray, title: str, path: Path):
+def plot_confusion(cm, title: str, path: Path, columns=EMOTIONS, rows=EMOTIONS, ylabel: str = "true"):
+    """Counts (rows true, columns predicted), shaded by the fraction of each true class."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cm = np.asarray(cm)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = plt.subplots(figsize=(6.5 + 0.7 * (len(columns) - len(EMOTIONS)), 5.5))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
-    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
-    for i in range(len(EMOTIONS)):
-        for j in range(len(EMOTIONS)):
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
             ax.text(j, i, f"{cm[i, j]}", ha="center", va="center", fontsize=8,
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label="fraction of true class")
     fig.tight_layout()
