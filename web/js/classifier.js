@@ -1,6 +1,6 @@
 // The FER+ expression classifier: our tfjs graph model plus its meta.json.
 import { tf } from './tf.js';
-import { cropFaces, toGray } from './crop.js';
+import { cropFaces } from './crop.js';
 
 export class ExpressionClassifier {
   static async load(baseUrl = 'model/') {
@@ -29,7 +29,7 @@ export class ExpressionClassifier {
     if (!boxes.length) return [];
     const probs = tf.tidy(() => {
       const rgb = pixels instanceof tf.Tensor ? pixels : tf.browser.fromPixels(pixels);
-      return this.model.predict(cropFaces(toGray(rgb), boxes, this.margin));
+      return this.model.predict(cropFaces(rgb, boxes, this.margin));
     });
     const rows = probs.arraySync();
     probs.dispose();
@@ -38,6 +38,6 @@ export class ExpressionClassifier {
 
   // The exact 48x48 inputs the model sees, for tests and debugging.
   crops(pixels, boxes) {
-    return tf.tidy(() => cropFaces(toGray(tf.browser.fromPixels(pixels)), boxes, this.margin).arraySync());
+    return tf.tidy(() => cropFaces(tf.browser.fromPixels(pixels), boxes, this.margin).arraySync());
   }
 }
