@@ -65,3 +65,23 @@ def test_web_bundle_is_the_export_of_the_committed_model():
                                        "(see models/fernet/metrics.json and README 'Results')")
 def test_test_accuracy_meets_the_published_bar(measured):
     assert measured["ferplus_majority"]["accuracy"] >= BAR
+
+
+@pytest.mark.xfail(strict=True, reason="not reached yet: the committed model's mean class recall on Test is 0.605 "
+                                       "(disgust and contempt are rarely said), below 0.70")
+def test_mean_class_recall_meets_the_bar(measured):
+    assert measured["ferplus_majority"]["mean_class_recall"] >= 0.70
+
+
+def test_page_model_is_compact():
+    meta = json.loads((REPO / "web" / "model" / "meta.json").read_text())
+    assert meta["params"] <= 1_000_000
+
+
+@pytest.mark.xfail(strict=True, reason="not reached yet: the page ships fernet, 1.81 MB as float16; the campaign's "
+                                       "pagenet exports to 0.32 MB as uint8 (README 'Speed')")
+def test_page_bundle_is_light():
+    """As light as face-api's expression net to download: model.json and shards at most 0.6 MB."""
+    bundle = REPO / "web" / "model"
+    size = sum(p.stat().st_size for p in [bundle / "model.json", *bundle.glob("*.bin")])
+    assert size <= 600_000
