@@ -63,10 +63,15 @@ def contrast(factor):
     return lambda img: img.mean() + (img - img.mean()) * factor
 
 
-def low_light(gain, noise, rng, exposure=1.0):
-    """A dim room: the signal scaled down, sensor noise, 8-bit quantisation; `exposure` is the
-    gain a phone's auto exposure then applies, which amplifies noise and banding alike."""
-    return lambda img: np.round(np.clip(img * gain + rng.normal(0, noise, img.shape), 0, 255)) * exposure
+def low_light(gain, noise, rng, exposure=1.0, face_px=96):
+    """A dim room, seen by a camera where the face is `face_px` wide: the signal scaled down,
+    sensor noise and 8-bit quantisation at that size; `exposure` is the gain a phone's auto
+    exposure then applies (amplifying noise and banding alike); the crop shrinks it to 48."""
+    def apply(img):
+        big = cv2.resize(img, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
+        dim = np.round(np.clip(big * gain + rng.normal(0, noise, big.shape), 0, 255)) * exposure
+        return cv2.resize(dim.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return apply
 
 
 def blur(sigma):
@@ -101,8 +106,8 @@ def conditions(seed):
         "gamma 0.5 (bright)": gamma(0.5),
         "gamma 2.0 (dark)": gamma(2.0),
         "contrast x0.5": contrast(0.5),
-        "low light (x0.25, noise 3)": low_light(0.25, 3.0, rng),
-        "low light, auto exposure x4": low_light(0.25, 3.0, rng, exposure=4.0),
+        "low light (x0.25, noise 3, 96 px face)": low_light(0.25, 3.0, rng),
+        "the same, auto exposure x4": low_light(0.25, 3.0, rng, exposure=4.0),
         "blur sigma 1": blur(1.0),
         "blur sigma 1.5": blur(1.5),
         "JPEG quality 30 (96 px face)": jpeg(30),
@@ -131,7 +136,7 @@ def main():
 
     models = {path: load_model(path) for path in args.models}
     print(f"FER+ Valid, FER+ majority protocol, {len(labels)} faces; accuracy / mean class recall (drop from clean)")
-    print(f"{'condition':<40}" + "".join(f"{os.path.relpath(p):>36}" for p in models))
+    print(f"{'condition':<40}" + "".join(f"{p:>36}" for p in models))
     clean = {}
     for name, batch in altered.items():
         row = f"{name:<40}"
