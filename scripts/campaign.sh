@@ -20,7 +20,13 @@ case "${1:-}" in
     nohup .venv/bin/python -m training.train --out $RUN --resume --verbose 2 >> $RUN.log 2>&1 &
     echo "training in the background (pid $!); log: $RUN.log" ;;
   save)
+    # A run writes its files at each epoch's end: copy only while it is stopped or paused.
+    if pgrep -f "training.train --out $RUN" > /dev/null && ! ps -o stat= -p "$(pgrep -f "training.train --out $RUN" | head -1)" | grep -q T; then
+      echo "training is running: pause it first (kill -STOP $(pgrep -f "training.train --out $RUN" | head -1)), then save" >&2; exit 1
+    fi
     mkdir -p $SAVED && for f in $FILES; do cp $RUN/$f $SAVED/; done
+    for f in $SAVED/*.keras; do python3 -c "import sys, zipfile; sys.exit(zipfile.ZipFile(sys.argv[1]).testzip() is not None)" "$f" \
+      || { echo "$f is damaged: resume and save after the next epoch" >&2; exit 1; }; done
     echo "saved $(epochs $SAVED) epochs to $SAVED; now: git add $SAVED && git commit" ;;
   status)
     echo "$(epochs $RUN) epochs in $RUN, $(epochs $SAVED) in $SAVED; best: $(cat $RUN/model.json 2>/dev/null || echo none)"
