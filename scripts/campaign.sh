@@ -21,8 +21,9 @@ case "${1:-}" in
     echo "training in the background (pid $!); log: $RUN.log" ;;
   save)
     # A run writes its files at each epoch's end: copy only while it is stopped or paused.
-    if pgrep -f "training.train --out $RUN" > /dev/null && ! ps -o stat= -p "$(pgrep -f "training.train --out $RUN" | head -1)" | grep -q T; then
-      echo "training is running: pause it first (kill -STOP $(pgrep -f "training.train --out $RUN" | head -1)), then save" >&2; exit 1
+    pid=$(pgrep -f "training.train --out $RUN" | head -1 || true)
+    if [ -n "$pid" ] && ! ps -o stat= -p "$pid" | grep -q T; then
+      echo "training is running: pause it first (kill -STOP $pid), then save" >&2; exit 1
     fi
     mkdir -p $SAVED && for f in $FILES; do cp $RUN/$f $SAVED/; done
     for f in $SAVED/*.keras; do python3 -c "import sys, zipfile; sys.exit(zipfile.ZipFile(sys.argv[1]).testzip() is not None)" "$f" \
