@@ -9,11 +9,13 @@ cd "$(dirname "$0")/.."
 RUN=runs/pagenet
 SAVED=campaign/pagenet
 FILES="last.keras model.keras model.json history.csv config.json command.txt"
+OPTIONAL="teacher.npy"  # a distilled run's targets: resuming needs them, not the teachers
 epochs() { [ -f "$1/history.csv" ] && echo $(( $(wc -l < "$1/history.csv") - 1 )) || echo 0; }
 case "${1:-}" in
   resume)
     if [ "$(epochs $SAVED)" -gt "$(epochs $RUN)" ]; then
       mkdir -p $RUN && for f in $FILES; do cp $SAVED/$f $RUN/; done
+      for f in $OPTIONAL; do [ ! -f $SAVED/$f ] || cp $SAVED/$f $RUN/; done
       echo "restored $RUN from $SAVED ($(epochs $RUN) epochs done)"
     fi
     [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/python -m pip install -q -e '.[train]'; }
@@ -26,6 +28,7 @@ case "${1:-}" in
       echo "training is running: pause it first (kill -STOP $pid), then save" >&2; exit 1
     fi
     mkdir -p $SAVED && for f in $FILES; do cp $RUN/$f $SAVED/; done
+    for f in $OPTIONAL; do [ ! -f $RUN/$f ] || cp $RUN/$f $SAVED/; done
     for f in $SAVED/*.keras; do python3 -c "import sys, zipfile; sys.exit(zipfile.ZipFile(sys.argv[1]).testzip() is not None)" "$f" \
       || { echo "$f is damaged: resume and save after the next epoch" >&2; exit 1; }; done
     echo "saved $(epochs $SAVED) epochs to $SAVED; now: git add $SAVED && git commit" ;;

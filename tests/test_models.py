@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from training.augment import create_augmentation
-from training.models import MODELS, create_model, load_model, unwrap, with_flip_averaging
+from training.models import (MODELS, VIEW_PRESETS, create_model, load_model, unwrap, with_flip_averaging,
+                             with_test_time_views)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -55,6 +56,30 @@ def test_flip_averaging_is_the_mean_of_both_views_and_survives_saving(tmp_path):
     loaded = load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-6)
     assert unwrap(loaded).name == "fernet" and unwrap(model) is model
+
+
+def test_test_time_views_average_shifted_and_mirrored_faces_and_survive_saving(tmp_path):
+    model = create_model("pagenet")
+    x = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1)).astype("float32")
+    padded = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")  # numpy's reflect = TensorFlow's REFLECT
+
+    def view(dx, dy, mirrored):
+        v = padded[:, 2 + dy: 50 + dy, 2 + dx: 50 + dx]
+        return v[:, :, ::-1] if mirrored else v
+
+    for count in (4, 10):
+        wrapped = with_test_time_views(model, count)
+        assert wrapped.count_params() == model.count_params()
+        expected = np.mean([np.asarray(model(view(*v))) for v in VIEW_PRESETS[count]], axis=0)
+        np.testing.assert_allclose(np.asarray(wrapped(x)), expected, atol=1e-5)
+    wrapped.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-5)
+    assert unwrap(loaded).name == "pagenet"
+    assert with_test_time_views(model, 1) is model
+    assert with_test_time_views(model, 2).name.endswith("_flip")
+    with pytest.raises(ValueError, match="preset"):
+        with_test_time_views(model, 3)
 
 
 def test_prior_correction_is_logit_adjustment_and_survives_saving(tmp_path):

@@ -54,7 +54,7 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
     out = tmp_path / "release"
     release.main([str(tmp_path / "base"), str(tmp_path / "ft"), "--flip-average", "--out", str(out),
                   "--data", str(tiny_ferplus)])
-    assert "with flip averaging" in capsys.readouterr().out
+    assert "averaged over 2 views" in capsys.readouterr().out
     commands = (out / "command.txt").read_text().splitlines()
     assert len(commands) == 3 and commands[0].startswith("python -m training.train")
     assert commands[2].startswith("python -m training.release")
@@ -64,11 +64,11 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
 
     # prior correction: chosen on Valid, saved inside the model, reloaded with it
     corrected = tmp_path / "corrected"
-    release.main([str(tmp_path / "ft"), "--flip-average", "--prior-correction", "auto", "--out", str(corrected),
+    release.main([str(tmp_path / "ft"), "--views", "4", "--prior-correction", "auto", "--out", str(corrected),
                   "--data", str(tiny_ferplus)])
     assert "tau 0.50: Valid accuracy" in capsys.readouterr().out
-    tau = json.loads((corrected / "best_epoch.json").read_text())["prior_correction_tau"]
-    assert 0 <= tau <= 1
+    best = json.loads((corrected / "best_epoch.json").read_text())
+    assert 0 <= best["prior_correction_tau"] <= 1 and best["views"] == 4
     train.main(common + ["--out", str(tmp_path / "ft3"), "--init", str(corrected / "model.keras")])  # unwraps both
 
     # a wrapped release can seed the next warm restart
@@ -130,3 +130,37 @@ def test_tensorflow_run_resumes_data_parallel_on_jax(tiny_ferplus, tmp_path):
     assert int(one.optimizer.iterations.numpy()) == int(two.optimizer.iterations.numpy()) > 0
     for a, b in zip(one.weights, two.weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5, err_msg=a.path)
+
+
+def test_distillation_targets_are_kept_with_the_run(tiny_ferplus, tmp_path):
+    """--teacher mixes the teachers' answers into the targets once, keeps them in the run
+    folder, and a resume (on a machine without the teacher) trains on the same targets."""
+    import numpy as np
+
+    from training.data import load_ferplus, training_targets
+
+    common = ["--data", str(tiny_ferplus), "--model", "pagenet", "--batch-size", "4", "--verbose", "0",
+              "--warmup-epochs", "0", "--patience", "0"]
+    train.main(common + ["--epochs", "1", "--out", str(tmp_path / "teacher")])
+    teacher = tmp_path / "teacher.keras"
+    (tmp_path / "teacher" / "model.keras").rename(teacher)
+    out = tmp_path / "student"
+    train.main(common + ["--epochs", "2", "--stop-at", "1", "--out", str(out), "--teacher", str(teacher),
+                         "--teacher-weight", "0.25", "--teacher-views", "2"])
+    answers = np.load(out / "teacher.npy")
+    votes = load_ferplus(tiny_ferplus)["train"].votes
+    mask, soft = training_targets(votes, "soft")
+    assert answers.shape == soft.shape and np.allclose(answers.sum(1), 1, atol=1e-4)
+    config = json.loads((out / "config.json").read_text())
+    assert config["teacher"] == [str(teacher)] and config["teacher_weight"] == 0.25
+
+    args = train.parse_args(["--out", str(out), "--data", str(tiny_ferplus)])
+    args.teacher, args.teacher_weight, args.teacher_views = [teacher], 0.25, 2
+    _, targets, _, _ = train.load_arrays(args)
+    np.testing.assert_allclose(targets, 0.75 * soft + 0.25 * answers, atol=1e-6)
+
+    teacher.unlink()  # resuming needs only the run folder
+    train.main(["--data", str(tiny_ferplus), "--out", str(out), "--resume", "--verbose", "0"])
+    assert len(list(csv.DictReader((out / "history.csv").open()))) == 2
+    with pytest.raises(SystemExit, match="teacher model not found"):
+        train.main(common + ["--epochs", "1", "--out", str(tmp_path / "orphan"), "--teacher", str(teacher)])

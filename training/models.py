@@ -141,6 +141,79 @@ def with_flip_averaging(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, AverageMirrorPairs(name="mean_of_views")(probs), name=f"{model.name}_flip")
 
 
+# Test-time views: (dx, dy, mirrored). A shift of 2 px is 4% of the face, about the framing
+# jitter a detector's box has from frame to frame. Each preset was compared on FER+ Valid
+# (README, "Test-time views"); more views cost proportionally more time a face.
+VIEW_PRESETS = {
+    1: ((0, 0, False),),
+    2: ((0, 0, False), (0, 0, True)),
+    4: ((0, 0, False), (0, 0, True), (2, 2, False), (-2, -2, True)),
+    10: tuple((dx, dy, m) for dx, dy in ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2)) for m in (False, True)),
+}
+
+
+@keras.saving.register_keras_serializable(package="ferlive")
+class AppendViews(layers.Layer):
+    """(N, H, W, C) -> (V*N, H, W, C): each view of the batch in turn, a view being the faces
+    shifted by (dx, dy) pixels (the border reflected in) and optionally mirrored left-right."""
+
+    def __init__(self, views, **kwargs):
+        super().__init__(**kwargs)
+        self.views = [[int(dx), int(dy), bool(m)] for dx, dy, m in views]
+        self.pad = max([abs(v) for dx, dy, _ in self.views for v in (dx, dy)] + [0])
+
+    def call(self, images):
+        p = self.pad
+        h, w = images.shape[1], images.shape[2]
+        padded = keras.ops.pad(images, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect") if p else images
+        out = []
+        for dx, dy, mirrored in self.views:
+            view = padded[:, p + dy: p + dy + h, p + dx: p + dx + w, :]
+            out.append(keras.ops.flip(view, axis=-2) if mirrored else view)
+        return keras.ops.concatenate(out, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "views": self.views}
+
+
+@keras.saving.register_keras_serializable(package="ferlive")
+class AverageViews(layers.Layer):
+    """(V*N, K) -> (N, K): the mean over the V views of each face."""
+
+    def __init__(self, count: int, **kwargs):
+        super().__init__(**kwargs)
+        self.count = int(count)
+
+    def call(self, probs):
+        return keras.ops.mean(keras.ops.reshape(probs, (self.count, -1, probs.shape[-1])), axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "count": self.count}
+
+
+def with_test_time_views(model: keras.Model, count: int) -> keras.Model:
+    """Wraps `model` so it answers with the mean of its answers on `count` views of the face
+    (VIEW_PRESETS: mirrored, shifted by 2 px): a label-free ensemble of one network. One batch
+    goes through the network, so an exported graph holds the weights once."""
+    if count == 2:
+        return with_flip_averaging(model)  # the same views; kept so existing models stay identical
+    try:
+        views = VIEW_PRESETS[count]
+    except KeyError:
+        raise ValueError(f"no preset of {count} views; choose one of {sorted(VIEW_PRESETS)}") from None
+    if count == 1:
+        return model
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    probs = model(AppendViews(views, name="views")(inputs))
+    return keras.Model(inputs, AverageViews(count, name="mean_of_views")(probs), name=f"{model.name}_views{count}")
+
+
 @keras.saving.register_keras_serializable(package="ferlive")
 class PriorCorrection(layers.Layer):
     """Probabilities -> probabilities divided by the training class prior to the power `tau`,
@@ -176,7 +249,7 @@ def load_model(path, compile: bool = False) -> keras.Model:
 
 
 def unwrap(model: keras.Model) -> keras.Model:
-    """The network inside `with_flip_averaging` / `with_prior_correction` wrappers, or `model` itself."""
+    """The network inside `with_flip_averaging` / `with_test_time_views` / `with_prior_correction` wrappers, or `model` itself."""
     inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     return unwrap(inner[0]) if len(inner) == 1 else model
 

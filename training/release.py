@@ -8,9 +8,11 @@ recipe is on record. The folder gets `model.keras`, `command.txt` (every command
 order, ending with this one), the last run's `config.json`, the runs' `history.csv`
 joined end to end, and `best_epoch.json`.
 
-`--flip-average` saves the network wrapped so it averages its answers on the face and
-on its mirror image. Valid accuracy (FER+ majority) with and without it is printed, so
-that choice is made on Valid; Test is never looked at here.
+`--views N` saves the network wrapped so it averages its answers on N views of the face
+(training.models.VIEW_PRESETS: 2 is the face and its mirror image, 4 and 10 add 2 px
+shifts); `--flip-average` is `--views 2`. Valid accuracy (FER+ majority) with and without
+them is printed, so that choice is made on Valid (`python bench/test_time_views.py MODEL`
+compares all presets); Test is never looked at here.
 
 `--prior-correction auto` (or a number) divides the answers by the Train class prior to a
 power tau (training.models.PriorCorrection), so the rare classes (disgust, contempt, fear)
@@ -88,8 +90,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", type=Path, nargs="+", help="run folders, oldest first; the last one's model is released")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--flip-average", action="store_true",
-                    help="average the answers on the face and its mirror image (two passes, same weights)")
+    ap.add_argument("--views", type=int, default=1, choices=[1, 2, 4, 10],
+                    help="average the answers on this many views of the face (mirrored, shifted 2 px); one batch, same weights")
+    ap.add_argument("--flip-average", action="store_const", const=2, dest="views",
+                    help="the same as --views 2: the face and its mirror image")
     ap.add_argument("--prior-correction", metavar="auto|TAU",
                     help="divide the answers by the Train class prior to the power TAU; auto: chosen on Valid")
     ap.add_argument("--max-accuracy-cost", type=float, default=0.01,
@@ -105,7 +109,7 @@ def main(argv=None):
     if not (last / "model.keras").is_file():
         sys.exit(f"error: {last / 'model.keras'} not found")
 
-    from training.models import load_model, with_flip_averaging, with_prior_correction  # deferred: slow imports
+    from training.models import load_model, with_prior_correction, with_test_time_views  # deferred: slow imports
 
     try:
         splits = load_ferplus(args.data)
@@ -113,9 +117,9 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     model = load_model(last / "model.keras")
     print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, splits):.4f} as trained")
-    if args.flip_average:
-        model = with_flip_averaging(model)
-        print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, splits):.4f} with flip averaging")
+    if args.views > 1:
+        model = with_test_time_views(model, args.views)
+        print(f"Valid accuracy (FER+ majority): {valid_accuracy(model, splits):.4f} averaged over {args.views} views")
     tau = None
     if args.prior_correction:
         prior = train_prior(splits)
@@ -139,7 +143,7 @@ def main(argv=None):
     best = json.loads((last / "model.json").read_text()) if (last / "model.json").is_file() else {}
     previous = len(rows) - sum(1 for r in rows if r["run"] == last.name)
     json.dump({"run": last.name, "epoch": best.get("epoch"), "epoch_overall": (best.get("epoch") or 0) + previous,
-               "val_accuracy": best.get("val_accuracy"), "flip_average": args.flip_average, "prior_correction_tau": tau},
+               "val_accuracy": best.get("val_accuracy"), "flip_average": args.views == 2, "views": args.views, "prior_correction_tau": tau},
               open(out / "best_epoch.json", "w"), indent=2)
     print(f"wrote {out}: model.keras ({model.name}), command.txt, config.json, history.csv, best_epoch.json")
 

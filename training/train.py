@@ -38,6 +38,13 @@ def parse_args(argv=None):
     ap.add_argument("--model", default="fernet", choices=sorted(MODELS))
     ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
+    ap.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
+                    help="distil: mix into the targets the mean answer of these saved models on each Train face "
+                         "(computed once, unaugmented, kept in OUT/teacher.npy)")
+    ap.add_argument("--teacher-weight", type=float, default=0.5,
+                    help="share of the teachers' answer in the targets; the rest is the label mode's")
+    ap.add_argument("--teacher-views", type=int, default=10,
+                    help="test-time views the teachers average over (training.models.VIEW_PRESETS)")
     ap.add_argument("--epochs", type=int, default=None,
                     help="length of the schedule (default 40; with --resume, the run's own)")
     ap.add_argument("--batch-size", type=int, default=128)
@@ -129,6 +136,29 @@ class SeedEachEpoch(keras.callbacks.Callback):
             state.assign(np.array([base + 7919 * i, 0], dtype=state.dtype))
 
 
+def teacher_answers(paths: list[Path], views: int, images: np.ndarray, cache: Path) -> np.ndarray:
+    """The teachers' mean probabilities on `images`, each teacher averaged over `views` views.
+    Kept in `cache` so that resuming a run (on another machine) needs neither the teachers
+    nor the minutes they take."""
+    from training.models import with_test_time_views
+
+    if cache.is_file():
+        answers = np.load(cache)
+        if answers.shape == (len(images), len(EMOTIONS)):
+            return answers
+        log.warning("%s does not fit these %d images; computing it again", cache, len(images))
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise DataError(f"teacher model not found: {', '.join(missing)}")
+    answers = np.zeros((len(images), len(EMOTIONS)), dtype="float32")
+    for path in paths:
+        teacher = with_test_time_views(unwrap(load_model(path)), views)
+        answers += np.asarray(teacher.predict(images, batch_size=VALID_BATCH, verbose=0)) / len(paths)
+        log.info("teacher %s answered on %d Train faces (%d views)", path, len(images), views)
+    np.save(cache, answers)
+    return answers
+
+
 def load_arrays(args):
     splits = load_ferplus(args.data)
     train, valid = splits["train"], splits["valid"]
@@ -136,6 +166,9 @@ def load_arrays(args):
         train, valid = train.subset(slice(0, args.limit)), valid.subset(slice(0, args.limit))
     mask, y_train = training_targets(train.votes, args.label_mode)
     x_train = train.images[mask].astype("float32")
+    if args.teacher:  # distillation: the teachers' answers soften the crowd's votes
+        answers = teacher_answers(args.teacher, args.teacher_views, x_train, args.out / "teacher.npy")
+        y_train = ((1 - args.teacher_weight) * y_train + args.teacher_weight * answers).astype("float32")
     vmask, vlabels = protocol_labels(valid.votes, "ferplus_majority")
     x_valid = valid.images[vmask].astype("float32")
     y_valid = np.eye(len(EMOTIONS), dtype="float32")[vlabels]
@@ -190,6 +223,13 @@ def use_all_devices():
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.resume and (args.out / "config.json").is_file():  # the targets were fixed when the run began
+        saved = json.load(open(args.out / "config.json"))
+        for key in ("label_mode", "teacher", "teacher_weight", "teacher_views", "limit"):
+            if key in saved:
+                setattr(args, key, saved[key])
+        args.teacher = [Path(t) for t in args.teacher] if args.teacher else None
     try:
         x_train, y_train, x_valid, y_valid = load_arrays(args)
     except DataError as e:
@@ -199,7 +239,6 @@ def main(argv=None):
         if args.batch_size % devices:
             sys.exit(f"error: --batch-size {args.batch_size} does not split evenly over {devices} devices")
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     steps = len(ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel))
     log.info("backend %s, %d train / %d valid images, %d steps an epoch",
              keras.backend.backend(), len(x_train), len(x_valid), steps)
@@ -227,7 +266,9 @@ def main(argv=None):
         (out / "history.csv").unlink(missing_ok=True)
         (out / "command.txt").write_text(
             "python -m training.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])) + "\n")
-        json.dump({**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        plain = {k: [str(p) for p in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v
+                 for k, v in vars(args).items()}
+        json.dump({**plain,
                    "backend": keras.backend.backend(), "params": model.count_params(),
                    "train_images": len(x_train), "valid_images": len(x_valid)},
                   open(out / "config.json", "w"), indent=2)
