@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The page model's long training run, done in chunks across sessions and machines.
 # campaign/pagenet/ (committed) holds everything a fresh clone needs to continue it.
-#   ./scripts/campaign.sh resume   # continue in the background (restores runs/pagenet from campaign/ first)
-#   ./scripts/campaign.sh save     # copy the run's state into campaign/pagenet/, then commit that folder
-#   ./scripts/campaign.sh status   # epochs done and the Valid curve so far
+#   ./scripts/campaign.sh resume [NAME]   # continue in the background (restores runs/NAME from campaign/NAME first)
+#   ./scripts/campaign.sh save [NAME]     # copy the run's state into campaign/NAME/, then commit that folder
+#   ./scripts/campaign.sh status [NAME]   # epochs done and the Valid curve so far
+# NAME is the run's folder name under runs/ (default: pagenet); campaign/README.md says which is current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=runs/pagenet
-SAVED=campaign/pagenet
+NAME=${2:-pagenet}
+RUN=runs/$NAME
+SAVED=campaign/$NAME
 FILES="last.keras model.keras model.json history.csv config.json command.txt"
 OPTIONAL="teacher.npy"  # a distilled run's targets: resuming needs them, not the teachers
 epochs() { [ -f "$1/history.csv" ] && echo $(( $(wc -l < "$1/history.csv") - 1 )) || echo 0; }
@@ -35,5 +37,5 @@ case "${1:-}" in
   status)
     echo "$(epochs $RUN) epochs in $RUN, $(epochs $SAVED) in $SAVED; best: $(cat $RUN/model.json 2>/dev/null || echo none)"
     column -s, -t < $RUN/history.csv ;;
-  *) sed -n '2,6p' "$0"; exit 2 ;;
+  *) sed -n '2,7p' "$0"; exit 2 ;;
 esac

@@ -164,3 +164,17 @@ def test_distillation_targets_are_kept_with_the_run(tiny_ferplus, tmp_path):
     assert len(list(csv.DictReader((out / "history.csv").open()))) == 2
     with pytest.raises(SystemExit, match="teacher model not found"):
         train.main(common + ["--epochs", "1", "--out", str(tmp_path / "orphan"), "--teacher", str(teacher)])
+
+
+def test_resume_keeps_the_runs_own_stopping_rule_and_targets(tmp_path):
+    """A campaign resumes with a bare `--resume`: the run's patience (0 = never stop early) and
+    label settings must come from its config.json, not from the command line's defaults."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"patience": 0, "label_mode": "majority", "teacher": ["t.keras"],
+                                                 "teacher_weight": 0.3, "teacher_views": 4, "limit": 0}))
+    args = train.parse_args(["--out", str(out), "--resume"])
+    assert args.patience == 12 and args.label_mode == "soft"  # the defaults a bare resume would have used
+    train.restore_run_settings(args)
+    assert (args.patience, args.label_mode, args.teacher_weight, args.teacher_views) == (0, "majority", 0.3, 4)
+    assert [str(t) for t in args.teacher] == ["t.keras"]

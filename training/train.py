@@ -220,16 +220,29 @@ def use_all_devices():
     return len(devices)
 
 
+# Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
+RUN_SETTINGS = ("label_mode", "teacher", "teacher_weight", "teacher_views", "limit", "patience")
+
+
+def restore_run_settings(args):
+    """The targets and the stopping rule of the run being resumed (schedule, seed and batch
+    size are restored later, with the training state)."""
+    config = args.out / "config.json"
+    if not config.is_file():
+        return
+    saved = json.load(open(config))
+    for key in RUN_SETTINGS:
+        if key in saved:
+            setattr(args, key, saved[key])
+    args.teacher = [Path(t) for t in args.teacher] if args.teacher else None
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.resume and (args.out / "config.json").is_file():  # the targets were fixed when the run began
-        saved = json.load(open(args.out / "config.json"))
-        for key in ("label_mode", "teacher", "teacher_weight", "teacher_views", "limit"):
-            if key in saved:
-                setattr(args, key, saved[key])
-        args.teacher = [Path(t) for t in args.teacher] if args.teacher else None
+    if args.resume:
+        restore_run_settings(args)
     try:
         x_train, y_train, x_valid, y_valid = load_arrays(args)
     except DataError as e:
