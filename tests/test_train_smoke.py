@@ -178,3 +178,26 @@ def test_resume_keeps_the_runs_own_stopping_rule_and_targets(tmp_path):
     train.restore_run_settings(args)
     assert (args.patience, args.label_mode, args.teacher_weight, args.teacher_views) == (0, "majority", 0.3, 4)
     assert [str(t) for t in args.teacher] == ["t.keras"]
+
+
+def test_ensemble_is_the_weighted_mean_of_its_members(tiny_ferplus, tmp_path, capsys):
+    import numpy as np
+
+    from training import ensemble
+    from training.models import load_model, with_test_time_views
+
+    common = ["--data", str(tiny_ferplus), "--model", "pagenet", "--batch-size", "4", "--verbose", "0",
+              "--epochs", "1", "--warmup-epochs", "0"]
+    train.main(common + ["--out", str(tmp_path / "a")])
+    train.main(common + ["--out", str(tmp_path / "b"), "--seed", "2"])
+    a, b = tmp_path / "a" / "model.keras", tmp_path / "b" / "model.keras"
+    ensemble.main([str(a), str(b), "--weights", "3", "1", "--views", "4", "--out", str(tmp_path / "api"),
+                   "--data", str(tiny_ferplus)])
+    assert capsys.readouterr().out.count("Valid accuracy") == 3
+    x = np.random.default_rng(0).integers(0, 256, (5, 48, 48, 1)).astype("float32")
+    expected = (0.75 * np.asarray(with_test_time_views(load_model(a), 4)(x))
+                + 0.25 * np.asarray(with_test_time_views(load_model(b), 4)(x)))
+    np.testing.assert_allclose(np.asarray(load_model(tmp_path / "api" / "model.keras")(x)), expected, atol=1e-5)
+    assert (tmp_path / "api" / "command.txt").read_text().startswith("python -m training.ensemble")
+    with pytest.raises(SystemExit, match="one non-negative number per member"):
+        ensemble.main([str(a), str(b), "--weights", "1", "--out", str(tmp_path / "bad")])
