@@ -124,6 +124,7 @@ def test_tensorflow_run_resumes_data_parallel_on_jax(tiny_ferplus, tmp_path):
                            capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "backend jax" in r.stderr and f"data parallel over {devices} devices" in r.stderr
+        assert "7 steps an epoch" in r.stderr  # 29 faces in whole batches of the run's 4
         assert [row["epoch"] for row in csv.DictReader((out / "history.csv").open())] == ["0", "1"]
     one = keras.saving.load_model(tmp_path / "dev1" / "last.keras")
     two = keras.saving.load_model(tmp_path / "dev2" / "last.keras")
@@ -172,11 +173,13 @@ def test_resume_keeps_the_runs_own_stopping_rule_and_targets(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "config.json").write_text(json.dumps({"patience": 0, "label_mode": "majority", "teacher": ["t.keras"],
-                                                 "teacher_weight": 0.3, "teacher_views": 4, "limit": 0}))
+                                                 "teacher_weight": 0.3, "teacher_views": 4, "limit": 0,
+                                                 "batch_size": 4}))
     args = train.parse_args(["--out", str(out), "--resume"])
     assert args.patience == 12 and args.label_mode == "soft"  # the defaults a bare resume would have used
     train.restore_run_settings(args)
     assert (args.patience, args.label_mode, args.teacher_weight, args.teacher_views) == (0, "majority", 0.3, 4)
+    assert args.batch_size == 4
     assert [str(t) for t in args.teacher] == ["t.keras"]
 
 

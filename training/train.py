@@ -221,12 +221,12 @@ def use_all_devices():
 
 
 # Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
-RUN_SETTINGS = ("label_mode", "teacher", "teacher_weight", "teacher_views", "limit", "patience")
+RUN_SETTINGS = ("label_mode", "teacher", "teacher_weight", "teacher_views", "limit", "patience", "seed", "batch_size")
 
 
 def restore_run_settings(args):
-    """The targets and the stopping rule of the run being resumed (schedule, seed and batch
-    size are restored later, with the training state)."""
+    """The targets, batches and stopping rule of the run being resumed (the schedule comes
+    with the training state)."""
     config = args.out / "config.json"
     if not config.is_file():
         return
