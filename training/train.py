@@ -259,9 +259,8 @@ def main(argv=None):
     initial_epoch, best = 0, -np.inf
     if args.resume and (out / "last.keras").is_file():
         trainer = keras.saving.load_model(out / "last.keras")
-        # The schedule, batch order and stopping rule were fixed when the run began.
+        # The schedule was fixed when the run began (seed, batches and stopping rule: restore_run_settings).
         saved = json.load(open(out / "config.json")) if (out / "config.json").is_file() else {}
-        args.seed, args.batch_size = saved.get("seed", args.seed), saved.get("batch_size", args.batch_size)
         args.epochs = args.epochs or saved.get("epochs")
         model = trainer.layers[-1]
         history = (out / "history.csv").read_text().strip().splitlines()[1:] if (out / "history.csv").is_file() else []
