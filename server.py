@@ -161,7 +161,7 @@ def _wants_image(request: Request, annotate: bool) -> str | None:
 
 
 PREDICT_EXAMPLE = {
-    "width": 640, "height": 480, "model_version": "fernet-f41f208e2f",
+    "width": 640, "height": 480, "model_version": "api-c2e65e6d38",
     "timings_ms": {"detect": 41.2, "classify": 6.3, "total": 47.5},
     "faces": [{"box": {"x": 231.0, "y": 112.5, "width": 160.0, "height": 160.0}, "found_by": "photo",
                "detector_score": 0.93, "emotion": "happiness",

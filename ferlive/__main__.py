@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="JSON (one line per photo or video frame), as the API returns")
     p.add_argument("--out", type=Path, help="write the annotated image (or video) here; numbered when several inputs")
     p.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame")
-    p.add_argument("--model", type=Path, help="a .keras model (default: FERLIVE_MODEL or models/fernet/model.keras)")
+    p.add_argument("--model", type=Path, help="a .keras model (default: FERLIVE_MODEL or models/api/model.keras)")
     p.set_defaults(func=cmd_predict)
     s = sub.add_parser("serve", help="run the web app and API (uvicorn server:app)")
     s.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to reach it from other devices on your LAN")
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     e.add_argument("--modes", nargs="+", choices=["photo", "faces"], default=["photo", "faces"],
                    help="photo: detect, score the largest face (no face = miss); faces: each image is the face")
     e.add_argument("--bootstrap", type=int, default=1000, help="resamples of people for the 95%% intervals (0: none)")
-    e.add_argument("--model", type=Path, help="a .keras model (default: FERLIVE_MODEL or models/fernet/model.keras)")
+    e.add_argument("--model", type=Path, help="a .keras model (default: FERLIVE_MODEL or models/api/model.keras)")
     e.set_defaults(func=cmd_evaluate)
     args = ap.parse_args(argv)
     if getattr(args, "every", 1) < 1:

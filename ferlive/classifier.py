@@ -13,7 +13,7 @@ import numpy as np
 from training.data import EMOTIONS  # the one list of classes, in FER+ order
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "models" / "fernet" / "model.keras"
+DEFAULT_MODEL = REPO / "models" / "api" / "model.keras"  # the page ships models/pagenet
 
 
 @dataclass

@@ -15,7 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
 FERPLUS = Path(os.environ.get("FERPLUS_DATA", REPO.parent / "shared" / "data" / "ferplus"))
-MODEL = REPO / "models" / "fernet" / "model.keras"
+PAGE_MODEL = REPO / "models" / "pagenet" / "model.keras"  # web/model is its export
+API_MODEL = REPO / "models" / "api" / "model.keras"  # what the API and the CLI serve by default
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import MEDIA, MODEL, wait_for
+from tests.conftest import MEDIA, PAGE_MODEL, wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 BASE_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -297,14 +297,16 @@ def test_bundle_in_the_browser_matches_keras(open_page, ferplus_dir):
 
     test = load_ferplus(ferplus_dir)["test"]
     images = test.images[:300].astype("float32")
-    keras_probs = np.asarray(load_model(MODEL).predict(images, verbose=0))
+    keras_probs = np.asarray(load_model(PAGE_MODEL).predict(images, verbose=0))
     page = open_page()
     browser_probs = np.array(page.evaluate("(batch) => window.ferlive.predictFaces(batch)", images[..., 0].tolist()))
     agreement = (browser_probs.argmax(1) == keras_probs.argmax(1)).mean()
     print(f"browser vs Keras on {len(images)} Test images: top-1 agreement {agreement:.4f}, "
           f"max |dp| {np.abs(browser_probs - keras_probs).max():.2e}")
     assert agreement >= 0.99
-    assert np.abs(browser_probs - keras_probs).max() < 0.02
+    # uint8 kernels move probabilities a little; the browser must add nothing to what the export measured
+    meta = json.loads((PAGE_MODEL.parents[2] / "web" / "model" / "meta.json").read_text())
+    assert np.abs(browser_probs - keras_probs).max() <= meta["parity"]["max_abs_prob_diff"] + 0.005
 
 
 def test_face_crop_matches_python(open_page, media):

@@ -16,7 +16,7 @@ from ferlive.evaluate import NO_FACE, FolderError, read_folder, score
 from tests.conftest import REPO
 
 WILD = REPO.parent / "shared" / "data" / "wild-photos"
-COMMITTED = REPO / "models" / "fernet" / "wild-photos"
+COMMITTED = REPO / "models" / "api" / "wild-photos"  # the API's default model
 
 
 def test_score_counts_misses_and_averages_only_common_classes():

@@ -4,25 +4,27 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import MODEL, REPO
+from tests.conftest import PAGE_MODEL, REPO
 
 
-def test_convert_uint8_bundle_with_parity(tmp_path, ferplus_dir):
+def test_convert_reproduces_the_committed_bundle_with_parity(tmp_path, ferplus_dir):
     out = tmp_path / "model"
-    r = subprocess.run([sys.executable, "export/convert.py", "--model", str(MODEL), "--out", str(out),
-                        "--quantize", "uint8", "--parity-images", "300", "--data", str(ferplus_dir)],
+    r = subprocess.run([sys.executable, "export/convert.py", "--model", str(PAGE_MODEL), "--out", str(out),
+                        "--parity-images", "300", "--data", str(ferplus_dir)],
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     spec = json.loads((out / "model.json").read_text())
     assert spec["format"] == "graph-model"
     floats = [w for group in spec["weightsManifest"] for w in group["weights"] if w["dtype"] == "float32"]
-    assert floats and all(w["quantization"]["dtype"] == "uint8" for w in floats)  # int32 shape constants stay as they are
+    dtypes = {w["quantization"]["dtype"] for w in floats}  # int32 shape constants stay as they are
+    kernels = [w for w in floats if len(w["shape"]) >= 2 and w["shape"][-1] > 1]
+    assert dtypes == {"uint8", "float16"} and all(w["quantization"]["dtype"] == "uint8" for w in kernels)
     meta = json.loads((out / "meta.json").read_text())
     assert meta["classes"][0] == "neutral" and meta["input"]["width"] == 48
     assert meta["parity"]["images"] == 300 and meta["parity"]["top1_agreement"] >= 0.99
     assert "parity on 300 Test images" in r.stdout
-    committed = sum(f.stat().st_size for f in (REPO / "web" / "model").glob("*.bin"))
-    assert sum(f.stat().st_size for f in out.glob("*.bin")) < committed  # uint8 is smaller than float16
+    committed = REPO / "web" / "model"
+    assert [f.read_bytes() for f in sorted(out.glob("*.bin"))] == [f.read_bytes() for f in sorted(committed.glob("*.bin"))]
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
