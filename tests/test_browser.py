@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import MEDIA, PAGE_MODEL, wait_for
+from tests.conftest import MEDIA, PAGE_MODEL, REPO, wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 BASE_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -305,7 +305,7 @@ def test_bundle_in_the_browser_matches_keras(open_page, ferplus_dir):
           f"max |dp| {np.abs(browser_probs - keras_probs).max():.2e}")
     assert agreement >= 0.99
     # uint8 kernels move probabilities a little; the browser must add nothing to what the export measured
-    meta = json.loads((PAGE_MODEL.parents[2] / "web" / "model" / "meta.json").read_text())
+    meta = json.loads((REPO / "web" / "model" / "meta.json").read_text())
     assert np.abs(browser_probs - keras_probs).max() <= meta["parity"]["max_abs_prob_diff"] + 0.005
 
 
