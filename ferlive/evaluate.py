@@ -105,10 +105,35 @@ def _recalls(counts: np.ndarray) -> np.ndarray:
         return np.where(support > 0, hits / support, np.nan)
 
 
-def score(truth, prediction, persons, min_photos: int = MIN_PHOTOS, bootstrap: int = 1000, seed: int = 0) -> dict:
+def _auc(positive: np.ndarray, values: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney, ties counted half): the chance that a photo of
+    the class scores higher for it than a photo of another class. None without both kinds."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    mid_rank = np.cumsum(counts) - (counts - 1) / 2  # tied values share their mean rank
+    rank_sum = mid_rank[inverse][positive].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def separability(truth, scores) -> list[float | None]:
+    """Per class, the AUC of its score over the photos where a face was found. Recall says
+    whether the top answer is right; this says whether the model ranks the class's photos
+    above the others at all, which a prior or threshold change cannot create."""
+    found = [k for k, s in enumerate(scores) if s is not None]
+    truth = np.asarray(truth)[found]
+    values = np.asarray([scores[k] for k in found], dtype=float).reshape(len(found), len(EMOTIONS))
+    return [_auc(truth == k, values[:, k]) for k in range(len(EMOTIONS))]
+
+
+def score(truth, prediction, persons, min_photos: int = MIN_PHOTOS, bootstrap: int = 1000, seed: int = 0,
+          scores=None) -> dict:
     """Accuracy, mean class recall (classes with >= min_photos), per-class recall, confusion
     (rows true, columns predicted, last column no face) and 95% intervals from a bootstrap that
-    resamples people, not photos: many photos of one person are not independent evidence."""
+    resamples people, not photos: many photos of one person are not independent evidence.
+    With `scores` (8 probabilities per photo, None where no face), each class also gets its AUC."""
     truth, prediction = np.asarray(truth), np.asarray(prediction)
     n = len(EMOTIONS)
     confusion = np.zeros((n, n + 1), int)
@@ -127,6 +152,9 @@ def score(truth, prediction, persons, min_photos: int = MIN_PHOTOS, bootstrap: i
         "confusion": confusion.tolist(),
         "confusion_columns": [*EMOTIONS, "no face"],
     }
+    if scores is not None:
+        for e, auc in zip(EMOTIONS, separability(truth, scores)):
+            result["per_class"][e]["auc"] = auc
     people = sorted(set(persons))
     if bootstrap and len(people) > 1:
         index = {p: i for i, p in enumerate(people)}
@@ -189,7 +217,7 @@ def evaluate(folder: Path, out: Path, modes=MODES, model=None, bootstrap: int = 
     for mode in modes:
         records = run(analyser, items, mode, progress)
         metrics = score([r["truth"] for r in records], [r["prediction"] for r in records],
-                        [i.person for i in items], bootstrap=bootstrap)
+                        [i.person for i in items], bootstrap=bootstrap, scores=[r["scores"] for r in records])
         metrics["found_by"] = {k: sum(r["found_by"] == k for r in records)
                                for k in ("photo", "tile", "padded", "given") if any(r["found_by"] == k for r in records)}
         confusion = np.asarray(metrics["confusion"])
@@ -218,4 +246,7 @@ def summary(report: dict) -> str:
                      f"mean class recall {_number(mcr, 3)}{mcr_ci} over {', '.join(m['classes_scored'])}")
         lines.append("         recall: " + ", ".join(
             f"{e} {_number(c['recall'], 2)} ({c['photos']})" for e, c in m["per_class"].items()))
+        if any("auc" in c for c in m["per_class"].values()):
+            lines.append("         AUC:    " + ", ".join(
+                f"{e} {_number(c.get('auc'), 2)}" for e, c in m["per_class"].items()))
     return "\n".join(lines)

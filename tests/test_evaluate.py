@@ -42,6 +42,19 @@ def test_bootstrap_resamples_people_not_photos():
     assert m["bootstrap"]["accuracy_95"] == [0.0, 1.0]
 
 
+def test_auc_says_whether_a_class_is_ranked_above_the_others():
+    onehot = lambda k, p: [p if j == k else (1 - p) / 7 for j in range(8)]  # noqa: E731
+    truth = [0, 0, 1, 1, 5, 5]
+    # disgust (5) never wins, but its photos score higher for it than the rest: recall 0, AUC 1
+    scores = [onehot(0, 0.9), onehot(0, 0.8), onehot(1, 0.9), onehot(1, 0.7),
+              [0.85, 0, 0, 0, 0, 0.15, 0, 0], [0.75, 0, 0, 0, 0, 0.25, 0, 0]]
+    prediction = [int(np.argmax(s)) for s in scores] + [NO_FACE]
+    m = score(truth + [1], prediction, list("abcdefg"), min_photos=1, bootstrap=0, scores=scores + [None])
+    assert m["per_class"]["disgust"]["recall"] == 0.0 and m["per_class"]["disgust"]["auc"] == 1.0
+    assert m["per_class"]["neutral"]["auc"] == 7 / 8  # of 8 (neutral, other) pairs one is ranked wrong: 0.8 < 0.85
+    assert m["per_class"]["fear"]["auc"] is None  # no photo of it
+
+
 def write_folder(root: Path, rows: list[str], images: dict[str, Image.Image]) -> Path:
     (root / "images").mkdir(parents=True)
     for name, im in images.items():
@@ -138,8 +151,8 @@ def test_committed_wild_photo_figures_reproduce():
         same = np.mean([n["prediction"] == c["prediction"] for n, c in zip(now, committed[::25])])
         assert same >= 0.97, same  # another CPU may round a near tie the other way, not more
         again = score([c["truth"] for c in committed], [c["prediction"] for c in committed],
-                      [i.person for i in items], bootstrap=0)
+                      [i.person for i in items], bootstrap=0, scores=[c["scores"] for c in committed])
         recorded = report["modes"][mode]
-        for key in ("photos", "face_found", "accuracy", "mean_class_recall", "confusion"):
+        for key in ("photos", "face_found", "accuracy", "mean_class_recall", "confusion", "per_class"):
             assert again[key] == recorded[key], key
         assert np.isclose(recorded["accuracy"], np.trace(np.array(recorded["confusion"])[:, :8]) / len(items))
