@@ -25,7 +25,7 @@ case "${1:-}" in
     echo "training in the background (pid $!); log: $RUN.log" ;;
   save)
     # A run writes its files at each epoch's end: copy only while it is stopped or paused.
-    pid=$(pgrep -f "training.train --out $RUN" | head -1 || true)
+    pid=$(pgrep -f "training\.train .*--out $RUN( |\$)" | head -1 || true)  # a resumed or a first-started run
     if [ -n "$pid" ] && ! ps -o stat= -p "$pid" | grep -q T; then
       echo "training is running: pause it first (kill -STOP $pid), then save" >&2; exit 1
     fi
