@@ -123,14 +123,15 @@ def test_tensorflow_run_resumes_data_parallel_on_jax(tiny_ferplus, tmp_path):
         runs[devices] = subprocess.Popen([sys.executable, "-m", "training.train", "--data", str(cache), "--out", str(out),
                                           "--resume", "--data-parallel", "--verbose", "0"], env=env,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for devices, proc in runs.items():
-        try:
-            _, stderr = proc.communicate(timeout=900)
-        finally:
+    try:
+        stderr = {devices: proc.communicate(timeout=900)[1] for devices, proc in runs.items()}
+    finally:  # a failed or timed-out run must not leave the other one training
+        for proc in runs.values():
             proc.kill()
-        assert proc.returncode == 0, stderr[-3000:]
-        assert "backend jax" in stderr and f"data parallel over {devices} devices" in stderr
-        assert "7 steps an epoch" in stderr  # 29 faces in whole batches of the run's 4
+    for devices, proc in runs.items():
+        assert proc.returncode == 0, stderr[devices][-3000:]
+        assert "backend jax" in stderr[devices] and f"data parallel over {devices} devices" in stderr[devices]
+        assert "7 steps an epoch" in stderr[devices]  # 29 faces in whole batches of the run's 4
         out = tmp_path / f"dev{devices}"
         assert [row["epoch"] for row in csv.DictReader((out / "history.csv").open())] == ["0", "1"]
     one = keras.saving.load_model(tmp_path / "dev1" / "last.keras")
