@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The page model's long training run, done in chunks across sessions and machines.
 # campaign/pagenet/ (committed) holds everything a fresh clone needs to continue it.
-#   ./scripts/campaign.sh resume [NAME]   # continue in the background (restores runs/NAME from campaign/NAME first)
+#   ./scripts/campaign.sh resume [NAME] [MINUTES]   # continue in the background (restores runs/NAME from
+#                                         # campaign/NAME first); with MINUTES, stop on the last epoch that fits
 #   ./scripts/campaign.sh save [NAME]     # copy the run's state into campaign/NAME/, then commit that folder
 #   ./scripts/campaign.sh status [NAME]   # epochs done and the Valid curve so far
 # NAME is the run's folder name under runs/ (default: pagenet); campaign/README.md says which is current.
@@ -21,7 +22,7 @@ case "${1:-}" in
       echo "restored $RUN from $SAVED ($(epochs $RUN) epochs done)"
     fi
     [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/python -m pip install -q -e '.[train]'; }
-    nohup .venv/bin/python -m training.train --out $RUN --resume --verbose 2 >> $RUN.log 2>&1 &
+    nohup .venv/bin/python -m training.train --out $RUN --resume --verbose 2 --time-limit "${3:-0}" >> $RUN.log 2>&1 &
     echo "training in the background (pid $!); log: $RUN.log" ;;
   save)
     # A run writes its files at each epoch's end: copy only while it is stopped or paused.
@@ -37,5 +38,5 @@ case "${1:-}" in
   status)
     echo "$(epochs $RUN) epochs in $RUN, $(epochs $SAVED) in $SAVED; best: $(cat $RUN/model.json 2>/dev/null || echo none)"
     column -s, -t < $RUN/history.csv ;;
-  *) sed -n '2,7p' "$0"; exit 2 ;;
+  *) sed -n '2,8p' "$0"; exit 2 ;;
 esac

@@ -80,7 +80,8 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_ferplus, tmp_path):
     """A 2-epoch schedule in one go, and the same schedule stopped after epoch 1 then resumed
     in a new process (as a campaign split across sessions is), end on the same weights,
-    optimizer state and weight average (EMA), augmentation and dropout included."""
+    optimizer state and weight average (EMA), augmentation and dropout included; stopped by
+    --stop-at or by --time-limit (a limit no epoch fits stops after the first)."""
     import keras
     import numpy as np
 
@@ -89,11 +90,43 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_ferplus, tmp_path
     train.main(common + ["--epochs", "2", "--out", str(tmp_path / "whole")])
     train.main(common + ["--epochs", "2", "--stop-at", "1", "--out", str(tmp_path / "split")])
     train.main(common + ["--epochs", "2", "--out", str(tmp_path / "split"), "--resume"])
+    train.main(common + ["--epochs", "2", "--time-limit", "0.0001", "--out", str(tmp_path / "timed")])
+    assert len((tmp_path / "timed" / "history.csv").read_text().strip().splitlines()) == 1 + 1  # header, epoch 1
+    train.main(common + ["--epochs", "2", "--out", str(tmp_path / "timed"), "--resume"])
     whole = keras.saving.load_model(tmp_path / "whole" / "last.keras")
-    split = keras.saving.load_model(tmp_path / "split" / "last.keras")
-    assert int(whole.optimizer.iterations.numpy()) == int(split.optimizer.iterations.numpy()) > 0
-    for a, b in zip(whole.weights + whole.optimizer.variables, split.weights + split.optimizer.variables):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
+    for chunked in ("split", "timed"):
+        split = keras.saving.load_model(tmp_path / chunked / "last.keras")
+        assert int(whole.optimizer.iterations.numpy()) == int(split.optimizer.iterations.numpy()) > 0
+        for a, b in zip(whole.weights + whole.optimizer.variables, split.weights + split.optimizer.variables):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=f"{chunked}: {a.path}")
+
+
+def test_device_fit_sizes_the_schedule_to_the_minutes_and_hands_the_run_back(tiny_ferplus, tmp_path):
+    """scripts/device_fit.py, what an accelerator session runs: the schedule is cut to the
+    minutes given (here from a stated epoch time, not a probe), the run stops on a saved epoch
+    (--time-limit), and its files land in $OUT/NAME for the device tool to bring back."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path / "device-out"
+    fit = [sys.executable, "scripts/device_fit.py", "--data", str(tiny_ferplus), "--out", str(tmp_path / "runs" / "dev")]
+    args = ["--", "--model", "pagenet", "--batch-size", "8", "--epochs", "2", "--patience", "0"]
+    env = {**os.environ, "OUT": str(out), "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(fit + ["--minutes", "3", "--epoch-seconds", "1", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert sorted(p.name for p in (out / "dev").iterdir()) == sorted(
+        ["last.keras", "model.keras", "model.json", "history.csv", "config.json", "command.txt"])
+    command = (out / "dev" / "command.txt").read_text()
+    assert "--epochs 2" in command and "--time-limit" in command  # TRAIN_ARGS' --epochs is the most it may run
+    assert len((out / "dev" / "history.csv").read_text().strip().splitlines()) == 1 + 2
+
+    short = subprocess.run(fit + ["--minutes", "0.6", "--epoch-seconds", "60", *args], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert short.returncode != 0 and "too little time" in short.stderr
 
 
 def test_tensorflow_run_resumes_data_parallel_on_jax(tiny_ferplus, tmp_path):

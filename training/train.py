@@ -63,6 +63,9 @@ def parse_args(argv=None):
     ap.add_argument("--stop-at", type=int, default=0,
                     help="stop after this many epochs of the --epochs schedule, for a long run done in chunks "
                          "(continue it with --resume); 0 runs the whole schedule")
+    ap.add_argument("--time-limit", type=float, default=0, metavar="MINUTES",
+                    help="stop after the last epoch that fits in this many minutes from the start, so a chunk "
+                         "ends on a saved epoch before its session or machine does (continue it with --resume)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/fernet"))
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
@@ -113,6 +116,27 @@ class ShuffledBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         return self.x[rows], self.y[rows]
+
+
+class StopBeforeDeadline(keras.callbacks.Callback):
+    """Logs each epoch's seconds and stops at the end of an epoch when the next one, as long as
+    the longest so far, would end after `deadline` (time.monotonic()): the run then stops on
+    saved files, not in the middle of writing them."""
+
+    def __init__(self, deadline: float = float("inf")):
+        super().__init__()
+        self.deadline, self.longest = deadline, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.began = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self.longest = max(self.longest, now - self.began)
+        log.info("epoch %d took %.1f s", epoch + 1, now - self.began)
+        if now + self.longest > self.deadline:
+            log.info("stopping after epoch %d: another would pass the time limit", epoch + 1)
+            self.model.stop_training = True
 
 
 class SeedEachEpoch(keras.callbacks.Callback):
@@ -238,6 +262,7 @@ def restore_run_settings(args):
 
 
 def main(argv=None):
+    started = time.monotonic()
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -303,6 +328,7 @@ def main(argv=None):
     if trainer.optimizer.use_ema:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks.append(SaveBestModel(model, out / "model.keras", best))
+    callbacks.append(StopBeforeDeadline(started + 60 * args.time_limit if args.time_limit > 0 else float("inf")))
     if args.patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience))
     start = time.time()
