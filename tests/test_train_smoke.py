@@ -113,7 +113,7 @@ def test_device_fit_sizes_the_schedule_to_the_minutes_and_hands_the_run_back(tin
 
     out = tmp_path / "device-out"
     fit = [sys.executable, "scripts/device_fit.py", "--data", str(tiny_ferplus), "--out", str(tmp_path / "runs" / "dev")]
-    args = ["--", "--model", "pagenet", "--batch-size", "8", "--epochs", "2", "--patience", "0"]
+    args = ["--", "--model", "pagenet", "--width", "8", "--batch-size", "8", "--epochs", "2", "--patience", "0"]
     env = {**os.environ, "OUT": str(out), "KERAS_BACKEND": "tensorflow"}
     done = subprocess.run(fit + ["--minutes", "3", "--epoch-seconds", "1", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -123,6 +123,7 @@ def test_device_fit_sizes_the_schedule_to_the_minutes_and_hands_the_run_back(tin
     command = (out / "dev" / "command.txt").read_text()
     assert "--epochs 2" in command and "--time-limit" in command  # TRAIN_ARGS' --epochs is the most it may run
     assert len((out / "dev" / "history.csv").read_text().strip().splitlines()) == 1 + 2
+    assert json.loads((out / "dev" / "config.json").read_text())["params"] < 100_000  # --width 8: a quarter of pagenet
 
     short = subprocess.run(fit + ["--minutes", "0.6", "--epoch-seconds", "60", *args], cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=120)

@@ -36,6 +36,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder (either layout), or its cache .npz")
     ap.add_argument("--model", default="fernet", choices=sorted(MODELS))
+    ap.add_argument("--width", type=int, default=None,
+                    help="channels of the first stage (fernet and pagenet; later stages scale with it)")
     ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
     ap.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
@@ -212,7 +214,7 @@ def init_weights(model: keras.Model, path: Path):
 
 def build(args, steps_per_epoch):
     keras.utils.set_random_seed(args.seed)
-    model = create_model(args.model)
+    model = create_model(args.model, **({"width": args.width} if args.width else {}))
     layers = [keras.Input(model.input_shape[1:])]
     if args.augment > 0:
         layers.append(create_augmentation(seed=args.seed, strength=args.augment, photometric=args.photometric))
