@@ -280,12 +280,17 @@ def load_ferplus(root: str | os.PathLike, cache_dir: str | os.PathLike | None = 
     rows = _drop_duplicate_names(_read_ferplus_csv(root / "fer2013new.csv"))
     splits = _read_microsoft(root, rows) if layout == "microsoft" else _read_kaggle(root, rows)
     if use_cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f"{s}_{k}": getattr(v, k) for s, v in splits.items()
-                         for k in ("images", "votes", "names")})
-        tmp.replace(cache)  # atomic: a killed run never leaves half a cache behind
+        save_cache(splits, cache)
     return splits
+
+
+def save_cache(splits: dict[str, Split], path: Path, compressed: bool = False):
+    """The splits as one .npz that load_ferplus reads back (also given as --data itself)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    (np.savez_compressed if compressed else np.savez)(
+        tmp, **{f"{s}_{k}": getattr(v, k) for s, v in splits.items() for k in ("images", "votes", "names")})
+    tmp.replace(path)  # atomic: a killed run never leaves half a cache behind
 
 
 def _read_cache(path: Path) -> dict[str, Split]:
