@@ -3,7 +3,9 @@
 Random data, so it measures the machine and the architecture, not the input pipeline
 (augmentation is not included). Inference is Keras on the CPU, batch 1 and batch 256,
 for the bare network and wrapped in flip averaging (what a released model may ship).
-    python bench/train_speed.py [--models seed_cnn fernet pagenet separable] [--batch 128] [--steps 20]
+    python bench/train_speed.py [--models seed_cnn fernet pagenet pagenet:20 separable] [--batch 128] [--steps 20]
+
+`NAME:WIDTH` builds fernet or pagenet at another first-stage width (training.train --width).
 
 `separable` is not a production model: it is the shape of the best compact FER+ model
 published (depthwise-separable 48-96-192-384, ~0.17M parameters), kept here so the choice
@@ -42,7 +44,8 @@ def separable_reference() -> keras.Model:
 
 def measure(name, batch, steps, precision):
     keras.mixed_precision.set_global_policy(precision)
-    model = separable_reference() if name == "separable" else create_model(name)
+    base, _, width = name.partition(":")
+    model = separable_reference() if name == "separable" else create_model(base, **({"width": int(width)} if width else {}))
     model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto")
     x = np.random.randint(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(np.random.randint(0, 8, batch * steps), 8)
