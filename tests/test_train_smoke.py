@@ -62,6 +62,20 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
     assert [(r["run"], int(r["epoch"])) for r in rows] == [("base", 0), ("ft", 1)]
     assert json.loads((out / "best_epoch.json").read_text())["epoch_overall"] == 2
 
+    # --must-beat: a model that does not beat the shipped one on Valid leaves its folder untouched
+    shipped = out / "model.keras"
+    before = shipped.read_bytes()
+    with pytest.raises(SystemExit) as refused:
+        release.main([str(tmp_path / "ft"), "--flip-average", "--out", str(out), "--must-beat", str(shipped),
+                      "--data", str(tiny_ferplus)])  # the same model: equal is not better
+    assert refused.value.code == 3 and "not released" in capsys.readouterr().out
+    assert shipped.read_bytes() == before and len((out / "command.txt").read_text().splitlines()) == 3
+    assert release.beats((0.80, 0.70), (0.79, 0.72)) and not release.beats((0.80, 0.69), (0.79, 0.72))
+    assert release.beats((0.80, 0.65), (0.79, 0.65)) and not release.beats((0.80, 0.64), (0.79, 0.65))
+    assert not release.beats((0.79, 0.75), (0.79, 0.72))
+    with pytest.raises(SystemExit, match="not found"):
+        release.main([str(tmp_path / "ft"), "--out", str(out), "--must-beat", str(tmp_path / "missing.keras")])
+
     # prior correction: chosen on Valid, saved inside the model, reloaded with it
     corrected = tmp_path / "corrected"
     release.main([str(tmp_path / "ft"), "--views", "4", "--prior-correction", "auto", "--out", str(corrected),
