@@ -291,6 +291,16 @@ def test_chosen_photo_that_is_not_an_image(open_page, tmp_path):
     assert "not an image" in page.text_content("#message")
 
 
+def test_photo_that_fails_in_the_models_says_so(open_page, media):
+    """A backend error mid-photo (a lost GPU context, say) ends in a message, not in
+    'Looking for faces…' for ever."""
+    page = open_page()
+    page.evaluate("() => { window.ferlive.detector.detect = async () => { throw new Error('context lost'); }; }")
+    drop_file(page, "#viewport", media / "faceapi_happy.jpg")
+    wait_for(page, "document.getElementById('message').classList.contains('error')")
+    assert page.text_content("#message") == 'Could not process "faceapi_happy.jpg": context lost. Reload the page to retry.'
+
+
 def test_bundle_in_the_browser_matches_keras(open_page, ferplus_dir):
     from training.data import load_ferplus
     from training.models import load_model

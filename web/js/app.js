@@ -150,11 +150,17 @@ async function showPhoto(file) {
   ui.photo.hidden = false;
   ui.video.hidden = true;
   ui.intro.hidden = true;
+  let boxes; let probs; let t1; let t2;
   const t0 = performance.now();
-  const boxes = await detector.detect(ui.photo, { tiles: true });
-  const t1 = performance.now();
-  const probs = classifier.classify(ui.photo, boxes);
-  const t2 = performance.now();
+  try {
+    boxes = await detector.detect(ui.photo, { tiles: true });
+    t1 = performance.now();
+    probs = classifier.classify(ui.photo, boxes);
+    t2 = performance.now();
+  } catch (err) { // e.g. the GPU context lost: say so rather than "Looking for faces…" for ever
+    say(`Could not process "${file.name}": ${err.message}. Reload the page to retry.`, { error: true });
+    return;
+  }
   frameCount += 1;
   const faces = describe(boxes, probs);
   drawFaces(ui.overlay, w, h, faces);
