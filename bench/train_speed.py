@@ -45,7 +45,7 @@ def separable_reference() -> keras.Model:
 def measure(name, batch, steps, precision):
     keras.mixed_precision.set_global_policy(precision)
     base, _, width = name.partition(":")
-    model = separable_reference() if name == "separable" else create_model(base, **({"width": int(width)} if width else {}))
+    model = separable_reference() if name == "separable" else create_model(base, width=int(width) if width else None)
     model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto")
     x = np.random.randint(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(np.random.randint(0, 8, batch * steps), 8)

@@ -255,8 +255,9 @@ def unwrap(model: keras.Model) -> keras.Model:
 
 
 def create_model(name: str, **kwargs) -> keras.Model:
+    """The named architecture; options given as None keep the factory's default (e.g. --width unset)."""
     try:
         factory = MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
-    return factory(**kwargs)
+    return factory(**{k: v for k, v in kwargs.items() if v is not None})

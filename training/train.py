@@ -214,7 +214,7 @@ def init_weights(model: keras.Model, path: Path):
 
 def build(args, steps_per_epoch):
     keras.utils.set_random_seed(args.seed)
-    model = create_model(args.model, **({"width": args.width} if args.width else {}))
+    model = create_model(args.model, width=args.width)
     layers = [keras.Input(model.input_shape[1:])]
     if args.augment > 0:
         layers.append(create_augmentation(seed=args.seed, strength=args.augment, photometric=args.photometric))
