@@ -32,7 +32,8 @@ def test_train_resume_and_evaluate(tiny_ferplus, tmp_path):
 
     evaluate.main([str(out / "model.keras"), "--data", str(tiny_ferplus), "--out", str(tmp_path / "eval")])
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert metrics["params"] > 0 and metrics["file_bytes"] > 0
+    assert metrics["params"] > 0 and metrics["file_bytes"] == (out / "model.keras").stat().st_size
+    assert len(metrics["model_sha256"]) == 64
     for split in ("valid", "test"):
         for protocol in ("ferplus_majority", "all_majority"):
             r = metrics[split][protocol]

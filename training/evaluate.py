@@ -10,6 +10,7 @@ run folder has a `history.csv`, `training_curves.png`; prints a short table.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -135,6 +136,7 @@ def main(argv=None):
         "model_file": args.model.name,
         "params": int(model.count_params()),
         "file_bytes": args.model.stat().st_size,
+        "model_sha256": hashlib.sha256(args.model.read_bytes()).hexdigest(),  # which file these figures are of
         "votes": "fer2013new.csv (2017 release)",
         "protocols": {"ferplus_majority": "Barsoum et al. 2016: counts of 1 zeroed, top count > half of all ten, an emotion",
                       "all_majority": "every image whose top raw count is an emotion (ties to the first column)"},
