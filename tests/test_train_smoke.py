@@ -217,6 +217,15 @@ def test_distillation_targets_are_kept_with_the_run(tiny_ferplus, tmp_path):
     _, targets, _, _ = train.load_arrays(args)
     np.testing.assert_allclose(targets, 0.75 * soft + 0.25 * answers, atol=1e-6)
 
+    # an earlier run's answers count as one teacher: (those + this model's) / 2
+    both = tmp_path / "both"
+    train.main(common + ["--epochs", "1", "--stop-at", "1", "--out", str(both), "--teacher", str(out / "teacher.npy"),
+                         str(teacher), "--teacher-views", "2"])
+    np.testing.assert_allclose(np.load(both / "teacher.npy"), answers, atol=1e-6)  # the same teacher twice
+    np.save(tmp_path / "short.npy", answers[:3])
+    with pytest.raises(SystemExit, match="for 3 faces"):
+        train.main(common + ["--epochs", "1", "--out", str(tmp_path / "short"), "--teacher", str(tmp_path / "short.npy")])
+
     teacher.unlink()  # resuming needs only the run folder
     train.main(["--data", str(tiny_ferplus), "--out", str(out), "--resume", "--verbose", "0"])
     assert len(list(csv.DictReader((out / "history.csv").open()))) == 2

@@ -42,7 +42,8 @@ def parse_args(argv=None):
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
     ap.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
                     help="distil: mix into the targets the mean answer of these saved models on each Train face "
-                         "(computed once, unaugmented, kept in OUT/teacher.npy)")
+                         "(computed once, unaugmented, kept in OUT/teacher.npy); a .npy is an earlier run's "
+                         "teacher.npy, taken as one teacher")
     ap.add_argument("--teacher-weight", type=float, default=0.5,
                     help="share of the teachers' answer in the targets; the rest is the label mode's")
     ap.add_argument("--teacher-views", type=int, default=10,
@@ -178,6 +179,12 @@ def teacher_answers(paths: list[Path], views: int, images: np.ndarray, cache: Pa
         raise DataError(f"teacher model not found: {', '.join(missing)}")
     answers = np.zeros((len(images), len(EMOTIONS)), dtype="float32")
     for path in paths:
+        if Path(path).suffix == ".npy":  # an earlier run's answers: its teachers need not be at hand
+            earlier = np.load(path)
+            if earlier.shape != answers.shape:
+                raise DataError(f"teacher answers {path} are for {len(earlier)} faces, not these {len(images)}")
+            answers += earlier / len(paths)
+            continue
         teacher = with_test_time_views(unwrap(load_model(path)), views)
         answers += np.asarray(teacher.predict(images, batch_size=VALID_BATCH, verbose=0)) / len(paths)
         log.info("teacher %s answered on %d Train faces (%d views)", path, len(images), views)
