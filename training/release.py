@@ -20,8 +20,8 @@ are called more often. `auto` picks tau on Valid: the highest mean class recall 
 accuracy is within `--max-accuracy-cost` (default 1 point) of the uncorrected model's.
 
 `--must-beat MODEL` makes it safe to release straight into `models/`: unless the new model beats
-MODEL (the shipped one) on Valid (higher accuracy; mean class recall at least MODEL's or 0.70,
-whichever is lower), nothing is written and the exit status is 3. Test is still never read.
+MODEL (the shipped one) on Valid (higher accuracy and a mean class recall no lower), nothing is
+written and the exit status is 3. Test is still never read.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ import sys
 from pathlib import Path
 
 from training.data import DataError, default_data_dir, load_ferplus
-
-MIN_MEAN_CLASS_RECALL = 0.70  # issue 8's bar for the page model
 
 
 def joined_history(runs: list[Path]) -> tuple[list[str], list[dict]]:
@@ -67,9 +65,10 @@ def report(figures, what: str) -> tuple[float, float]:
 
 
 def beats(candidate, shipped) -> bool:
-    """Accuracy is what a release must gain; the rare classes (mean class recall) may give a
-    little only above the 0.70 the project promises, never below both it and the shipped model."""
-    return candidate[0] > shipped[0] and candidate[1] >= min(shipped[1], MIN_MEAN_CLASS_RECALL)
+    """Accuracy is what a release must gain, and the rare classes (mean class recall) may not pay
+    for it: Valid runs ~0.02 above Test on that figure, so a candidate trading it down towards the
+    0.70 bar tends to land below the bar on Test (campaign 3, campaign/README.md)."""
+    return candidate[0] > shipped[0] and candidate[1] >= shipped[1]
 
 
 def train_prior(splits):
@@ -119,7 +118,7 @@ def main(argv=None):
                     help="auto: the Valid accuracy (FER+ majority) the correction may cost")
     ap.add_argument("--must-beat", type=Path, metavar="MODEL",
                     help="write nothing and exit with status 3 unless the model beats MODEL (the shipped one) on Valid: "
-                         "higher accuracy, mean class recall at least MODEL's or 0.70, whichever is lower")
+                         "higher accuracy and a mean class recall no lower")
     ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder, for the Valid figures")
     args = ap.parse_args(argv)
     if args.must_beat and not args.must_beat.is_file():
@@ -154,7 +153,7 @@ def main(argv=None):
         shipped = report(valid_figures(load_model(args.must_beat), splits), f"for {args.must_beat}")
         if not beats(figures, shipped):
             print(f"not released: {args.out} is left as it was (a release must beat {args.must_beat} on Valid accuracy, "
-                  f"with mean class recall at least {min(shipped[1], MIN_MEAN_CLASS_RECALL):.4f})")
+                  f"with mean class recall at least {shipped[1]:.4f})")
             sys.exit(3)
 
     out: Path = args.out
