@@ -167,7 +167,13 @@ def test_tensorflow_run_resumes_data_parallel_on_jax(tiny_ferplus, tmp_path):
     runs = {}
     for devices in (1, 2):  # both at once: most of their time is XLA compiling, one core each
         out = shutil.copytree(base, tmp_path / f"dev{devices}")
-        env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        # XLA's CPU client runs every virtual device on one pool of max(cores, devices) threads: on 2
+        # cores the two devices' programs had no thread to spare, and one all-reduce waited past
+        # XLA's 40 s limit and aborted (CI, 2026-12-01). PJRT_NPROC widens that pool; the longer
+        # limit covers a host shared with the other run and the rest of the suite.
+        env = {**os.environ, "KERAS_BACKEND": "jax", "PJRT_NPROC": "4",
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"
+                            " --xla_cpu_collective_call_terminate_timeout_seconds=600"}
         runs[devices] = subprocess.Popen([sys.executable, "-m", "training.train", "--data", str(cache), "--out", str(out),
                                           "--resume", "--data-parallel", "--verbose", "0"], env=env,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
