@@ -71,8 +71,20 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
                       "--data", str(tiny_ferplus)])  # the same model: equal is not better
     assert refused.value.code == 3 and "not released" in capsys.readouterr().out
     assert shipped.read_bytes() == before and len((out / "command.txt").read_text().splitlines()) == 3
-    assert release.beats((0.80, 0.72), (0.79, 0.72)) and not release.beats((0.80, 0.71), (0.79, 0.72))
-    assert not release.beats((0.79, 0.75), (0.79, 0.72))
+    # the rule: higher accuracy by more than chance on the faces the two disagree on, recall no lower
+    import numpy as np
+
+    shipped_right = np.r_[np.ones(80, bool), np.zeros(20, bool)]
+    def candidate(wins, losses, recall):  # right where the shipped model is, but `losses` of them; plus `wins`
+        right = shipped_right.copy()
+        right[:losses], right[80:80 + wins] = False, True
+        return right.mean(), recall, right
+    shipped_figures = (0.80, 0.72, shipped_right)
+    assert release.beats(candidate(10, 1, 0.72), shipped_figures)  # p 0.006
+    assert not release.beats(candidate(10, 1, 0.71), shipped_figures)  # the rare classes paid for it
+    assert not release.beats(candidate(6, 4, 0.75), shipped_figures)  # 2 faces ahead: p 0.38, chance
+    assert not release.beats(candidate(0, 0, 0.75), shipped_figures)  # equal is not better
+    assert release.paired_p_value(138, 127) == pytest.approx(0.27, abs=0.01)  # campaign 5 against the shipped page model
     with pytest.raises(SystemExit, match="not found"):
         release.main([str(tmp_path / "ft"), "--out", str(out), "--must-beat", str(tmp_path / "missing.keras")])
 
