@@ -3,9 +3,10 @@
 Random data, so it measures the machine and the architecture, not the input pipeline
 (augmentation is not included). Inference is Keras on the CPU, batch 1 and batch 256,
 for the bare network and wrapped in flip averaging (what a released model may ship).
-    python bench/train_speed.py [--models seed_cnn fernet pagenet pagenet:20 separable] [--batch 128] [--steps 20]
+    python bench/train_speed.py [--models seed_cnn fernet pagenet pagenet:20 pagenet:20:2332 separable] [--batch 128] [--steps 20]
 
-`NAME:WIDTH` builds fernet or pagenet at another first-stage width (training.train --width).
+`NAME:WIDTH` builds fernet or pagenet at another first-stage width (training.train --width);
+`pagenet:WIDTH:CONVS` also sets the convolutions per resolution (`:2332` is --convs 2 3 3 2).
 
 `separable` is not a production model: it is the shape of the best compact FER+ model
 published (depthwise-separable 48-96-192-384, ~0.17M parameters), kept here so the choice
@@ -44,8 +45,9 @@ def separable_reference() -> keras.Model:
 
 def measure(name, batch, steps, precision):
     keras.mixed_precision.set_global_policy(precision)
-    base, _, width = name.partition(":")
-    model = separable_reference() if name == "separable" else create_model(base, width=int(width) if width else None)
+    base, width, convs = (name.split(":") + [None, None])[:3]
+    model = separable_reference() if name == "separable" else create_model(
+        base, width=int(width) if width else None, convs=tuple(map(int, convs)) if convs else None)
     model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto")
     x = np.random.randint(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(np.random.randint(0, 8, batch * steps), 8)
@@ -76,10 +78,10 @@ def main():
     args = ap.parse_args()
     print(f"backend={keras.backend.backend()} batch={args.batch} steps={args.steps} precision={args.precision} cpus={os.cpu_count()}")
     print(f"{'':<32} {'infer ms/img, bare':>20} {'flip-averaged':>16}")
-    print(f"{'model':<10} {'params':>9} {'train img/s':>11} {'batch 1':>10} {'256':>9} {'batch 1':>8} {'256':>7}")
+    print(f"{'model':<16} {'params':>9} {'train img/s':>11} {'batch 1':>10} {'256':>9} {'batch 1':>8} {'256':>7}")
     for name in args.models:
         params, ips, ms = measure(name, args.batch, args.steps, args.precision)
-        print(f"{name:<10} {params:>9,} {ips:>11.0f} {ms['bare', 1]:>10.2f} {ms['bare', 256]:>9.3f} "
+        print(f"{name:<16} {params:>9,} {ips:>11.0f} {ms['bare', 1]:>10.2f} {ms['bare', 256]:>9.3f} "
               f"{ms['flip', 1]:>8.2f} {ms['flip', 256]:>7.3f}")
 
 

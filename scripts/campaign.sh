@@ -43,7 +43,12 @@ case "${1:-}" in
       echo "training is running: pause it first (kill -STOP $pid), then save" >&2; exit 1
     fi
     mkdir -p $SAVED && for f in $FILES; do cp $RUN/$f $SAVED/; done
-    for f in $OPTIONAL; do [ ! -f $RUN/$f ] || cp $RUN/$f $SAVED/; done
+    for f in $OPTIONAL; do
+      [ -f $RUN/$f ] || continue
+      # Targets read from an .npy the command names (committed elsewhere) are not copied again.
+      for p in $(grep -o '[^ ]*\.npy' $RUN/command.txt || true); do cmp -s "$p" $RUN/$f && { echo "$f: same as $p, not copied"; continue 2; }; done
+      cp $RUN/$f $SAVED/
+    done
     for f in $SAVED/*.keras; do python3 -c "import sys, zipfile; sys.exit(zipfile.ZipFile(sys.argv[1]).testzip() is not None)" "$f" \
       || { echo "$f is damaged: resume and save after the next epoch" >&2; exit 1; }; done
     echo "saved $(epochs $SAVED) epochs to $SAVED; now: git add $SAVED && git commit" ;;

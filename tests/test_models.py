@@ -24,6 +24,28 @@ def test_parameter_budgets():
     assert create_model("fernet").count_params() <= 1.0e6
 
 
+def test_pagenet_depth_goes_where_convs_says():
+    plain, deeper = create_model("pagenet", width=20), create_model("pagenet", width=20, convs=(2, 3, 3, 2))
+    convs = lambda m: [layer.name for layer in m.layers if layer.name.endswith("_conv")]  # noqa: E731
+    assert len(convs(plain)) == 8 and len(convs(deeper)) == 10
+    assert "stage2_c_conv" in convs(deeper) and "stage4_c_conv" not in convs(deeper)
+    # One 3x3 conv (and its batch norm) more at 40 and at 80 channels, nothing else changes.
+    extra = (9 * 40 * 40 + 4 * 40) + (9 * 80 * 80 + 4 * 80)
+    assert deeper.count_params() - plain.count_params() == extra
+    assert deeper.count_params() <= 560_000  # the page's 0.6 MB bundle at ~1 byte a parameter
+    with pytest.raises(ValueError, match="four counts"):
+        create_model("pagenet", convs=(2, 2, 2))
+
+
+def test_convs_option_is_pagenet_only(capsys):
+    from training.train import parse_args
+
+    assert parse_args(["--model", "pagenet", "--convs", "2", "3", "3", "2"]).convs == [2, 3, 3, 2]
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "fernet", "--convs", "2", "3", "3", "2"])
+    assert "pagenet only" in capsys.readouterr().err
+
+
 def test_normalisation_lives_inside_the_model():
     model = create_model("fernet")
     white = np.full((1, 48, 48, 1), 255, "float32")

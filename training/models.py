@@ -79,23 +79,27 @@ def fernet(width: int = 32, dropout: float = 0.3) -> keras.Model:
     return keras.Model(inputs, outputs, name="fernet")
 
 
-def pagenet(width: int = 16, dropout: float = 0.3) -> keras.Model:
-    """Page model: a plain VGG-style stack, two 3x3 Conv-BN-ReLU per resolution (48, 24, 12, 6 px)
-    at 16-32-64-128 channels, max-pool between, global average pooling, softmax.
+def pagenet(width: int = 16, convs=(2, 2, 2, 2), dropout: float = 0.3) -> keras.Model:
+    """Page model: a plain VGG-style stack of 3x3 Conv-BN-ReLU at four resolutions (48, 24, 12, 6 px)
+    with 1x, 2x, 4x, 8x `width` channels, max-pool between, global average pooling, softmax.
+    `convs` says how many convolutions each resolution gets (default two each).
 
-    About 0.30M parameters and 29M multiply-adds a face, a quarter of fernet's. Plain 3x3
+    At width 16 about 0.30M parameters and 29M multiply-adds a face, a quarter of fernet's. Plain 3x3
     convolutions rather than depthwise-separable ones: on this 2-core CPU the separable shape
     of the best compact FER+ model trains at half the speed
     (`python bench/train_speed.py --models pagenet separable`), and training time is what
-    limits accuracy here.
+    limits accuracy here. Extra depth is cheapest in the middle stages: a conv at 24 or 12 px
+    costs as many multiply-adds as one at 48 px but a quarter of the parameters of one at 6 px.
     """
+    if len(convs) != 4 or min(convs) < 1:
+        raise ValueError(f"convs needs four counts of at least 1, one per resolution; got {convs}")
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
     x = _normalise(inputs)
-    for stage, mult in enumerate((1, 2, 4, 8), start=1):
+    for stage, (mult, count) in enumerate(zip((1, 2, 4, 8), convs), start=1):
         if stage > 1:
             x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
-        x = _conv_bn_relu(x, width * mult, f"stage{stage}_a")
-        x = _conv_bn_relu(x, width * mult, f"stage{stage}_b")
+        for i in range(count):
+            x = _conv_bn_relu(x, width * mult, f"stage{stage}_{'abcdefgh'[i]}")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="head_drop")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)

@@ -38,6 +38,8 @@ def parse_args(argv=None):
     ap.add_argument("--model", default="fernet", choices=sorted(MODELS))
     ap.add_argument("--width", type=int, default=None,
                     help="channels of the first stage (fernet and pagenet; later stages scale with it)")
+    ap.add_argument("--convs", type=int, nargs=4, default=None, metavar="N",
+                    help="pagenet only: 3x3 convolutions at each of its four resolutions (default 2 2 2 2)")
     ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
     ap.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
@@ -80,7 +82,10 @@ def parse_args(argv=None):
                          "JAX backend only; the batch size stays the global one")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N train/valid images (smoke tests)")
     ap.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 (progress bar), 2 (a line an epoch)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.convs and args.model != "pagenet":
+        ap.error("--convs applies to --model pagenet only")
+    return args
 
 
 class SaveBestModel(keras.callbacks.Callback):
@@ -221,7 +226,7 @@ def init_weights(model: keras.Model, path: Path):
 
 def build(args, steps_per_epoch):
     keras.utils.set_random_seed(args.seed)
-    model = create_model(args.model, width=args.width)
+    model = create_model(args.model, width=args.width, convs=tuple(args.convs) if args.convs else None)
     layers = [keras.Input(model.input_shape[1:])]
     if args.augment > 0:
         layers.append(create_augmentation(seed=args.seed, strength=args.augment, photometric=args.photometric))
@@ -312,8 +317,8 @@ def main(argv=None):
         (out / "history.csv").unlink(missing_ok=True)
         (out / "command.txt").write_text(
             "python -m training.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])) + "\n")
-        plain = {k: [str(p) for p in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v
-                 for k, v in vars(args).items()}
+        plain = {k: [str(p) if isinstance(p, Path) else p for p in v] if isinstance(v, list)
+                 else str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         json.dump({**plain,
                    "backend": keras.backend.backend(), "params": model.count_params(),
                    "train_images": len(x_train), "valid_images": len(x_valid)},
