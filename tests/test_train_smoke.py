@@ -284,6 +284,39 @@ def test_ensemble_is_the_weighted_mean_of_its_members(tiny_ferplus, tmp_path, ca
     expected = (0.75 * np.asarray(with_test_time_views(load_model(a), 4)(x))
                 + 0.25 * np.asarray(with_test_time_views(load_model(b), 4)(x)))
     np.testing.assert_allclose(np.asarray(load_model(tmp_path / "api" / "model.keras")(x)), expected, atol=1e-5)
-    assert (tmp_path / "api" / "command.txt").read_text().startswith("python -m training.ensemble")
+    made = (tmp_path / "api" / "command.txt").read_text().splitlines()
+    assert made[0].startswith("python -m training.train")  # each member's own commands first
+    assert made[1].startswith("python -m training.train") and made[-1].startswith("python -m training.ensemble")
     with pytest.raises(SystemExit, match="one non-negative number per member"):
         ensemble.main([str(a), str(b), "--weights", "1", "--out", str(tmp_path / "bad")])
+
+    # Greedy selection keeps a member first (the most accurate) and never one twice.
+    capsys.readouterr()
+    ensemble.main([str(a), str(b), str(a), "--select", "greedy", "--out", str(tmp_path / "greedy"), "--data", str(tiny_ferplus)])
+    steps = [line for line in capsys.readouterr().out.splitlines() if "greedy step" in line]
+    assert 1 <= len(steps) <= 3 and steps[0].split("+ ")[1].split(" ->")[0] in (str(a), str(b))
+    assert (tmp_path / "greedy" / "model.keras").is_file()
+
+    # The release path takes an ensemble folder too (no curve), and drops an earlier curve from OUT.
+    from training import release
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "training_curves.png").write_bytes(b"old")
+    release.main([str(tmp_path / "api"), "--out", str(tmp_path / "out"), "--data", str(tiny_ferplus)])
+    assert (tmp_path / "out" / "model.keras").is_file() and not (tmp_path / "out" / "training_curves.png").exists()
+    assert (tmp_path / "out" / "command.txt").read_text().splitlines()[-1].startswith("python -m training.release")
+
+
+def test_greedy_selection_adds_what_helps_and_stops():
+    import numpy as np
+
+    from training.ensemble import greedy_selection
+
+    labels = np.array([0, 0, 1, 1])
+    right = np.eye(2)[labels]                        # 4/4
+    half = np.eye(2)[[0, 0, 0, 0]]                   # 2/4
+    unsure = np.array([[0.4, 0.6], [0.4, 0.6], [0.6, 0.4], [0.6, 0.4]])  # 0/4 alone
+    assert greedy_selection([half, right, unsure], labels) == [1]  # nothing raises 4/4
+    mostly = np.array([[0.9, 0.1], [0.4, 0.6], [0.1, 0.9], [0.2, 0.8]])  # 3/4
+    nudge = np.array([[0.5, 0.5], [0.9, 0.1], [0.5, 0.5], [0.5, 0.5]])  # 2/4 (ties to 0), fixes face 1
+    assert greedy_selection([half, mostly, nudge], labels) == [1, 2]

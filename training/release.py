@@ -6,7 +6,8 @@ The last run's best model (`model.keras`) is the released network; any runs befo
 are its ancestors (each started with `--init` from the one before), listed so the whole
 recipe is on record. The folder gets `model.keras`, `command.txt` (every command, in
 order, ending with this one), the last run's `config.json`, the runs' `history.csv`
-joined end to end, and `best_epoch.json`.
+joined end to end, and `best_epoch.json`. A `training.ensemble` folder (model.keras and
+command.txt, no curve) is released the same way, given alone.
 
 `--views N` saves the network wrapped so it averages its answers on N views of the face
 (training.models.VIEW_PRESETS: 2 is the face and its mirror image, 4 and 10 add 2 px
@@ -43,6 +44,8 @@ def joined_history(runs: list[Path]) -> tuple[list[str], list[dict]]:
     """Every run's history.csv, epochs renumbered to continue across runs, with a `run` column."""
     fields, rows, offset = None, [], 0
     for run in runs:
+        if not (run / "history.csv").is_file():  # an ensemble (training.ensemble) has no single curve
+            continue
         with open(run / "history.csv") as f:
             reader = csv.DictReader(f)
             fields = fields or ["run", *reader.fieldnames]
@@ -149,9 +152,8 @@ def main(argv=None):
         sys.exit(f"error: {args.must_beat} not found")
 
     for run in args.runs:
-        for name in ("command.txt", "history.csv"):
-            if not (run / name).is_file():
-                sys.exit(f"error: {run} has no {name}; is it a training run folder?")
+        if not (run / "command.txt").is_file():
+            sys.exit(f"error: {run} has no command.txt; is it a training run (or training.ensemble) folder?")
     last = args.runs[-1]
     if not (last / "model.keras").is_file():
         sys.exit(f"error: {last / 'model.keras'} not found")
@@ -191,11 +193,17 @@ def main(argv=None):
     (out / "command.txt").write_text("\n".join(commands) + "\n")
     if (last / "config.json").is_file():
         shutil.copy(last / "config.json", out / "config.json")
+    else:
+        (out / "config.json").unlink(missing_ok=True)
     fields, rows = joined_history(args.runs)
-    with open(out / "history.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    if rows:
+        with open(out / "history.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    else:  # an ensemble: a curve left from an earlier release would not be this model's
+        (out / "history.csv").unlink(missing_ok=True)
+        (out / "training_curves.png").unlink(missing_ok=True)
     best = json.loads((last / "model.json").read_text()) if (last / "model.json").is_file() else {}
     previous = len(rows) - sum(1 for r in rows if r["run"] == last.name)
     json.dump({"run": last.name, "epoch": best.get("epoch"), "epoch_overall": (best.get("epoch") or 0) + previous,
