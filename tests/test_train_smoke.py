@@ -85,6 +85,13 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
     assert not release.beats(candidate(6, 4, 0.75), shipped_figures)  # 2 faces ahead: p 0.38, chance
     assert not release.beats(candidate(0, 0, 0.75), shipped_figures)  # equal is not better
     assert release.paired_p_value(138, 127) == pytest.approx(0.27, abs=0.01)  # campaign 5 against the shipped page model
+    # tau under --must-beat: the most accurate one that keeps the shipped model's recall (the API
+    # ensemble's Valid scan, 2026-12-02), else the cost rule (highest recall within 0.5 points)
+    scan = [(0.0, 0.8893, 0.7202), (0.05, 0.8859, 0.7201), (0.10, 0.8856, 0.7320), (0.15, 0.8837, 0.7497),
+            (0.20, 0.8806, 0.7613)]
+    assert release.pick_tau(scan, 0.005) == 0.10
+    assert release.pick_tau(scan, 0.005, recall_floor=0.7417) == 0.15
+    assert release.pick_tau(scan, 0.005, recall_floor=0.80) == 0.10  # none reaches it: the cost rule
     with pytest.raises(SystemExit, match="not found"):
         release.main([str(tmp_path / "ft"), "--out", str(out), "--must-beat", str(tmp_path / "missing.keras")])
 
