@@ -5,6 +5,8 @@
 #                                         # campaign/NAME first); with MINUTES, stop on the last epoch that fits
 #   ./scripts/campaign.sh save [NAME]     # copy the run's state into campaign/NAME/, then commit that folder
 #   ./scripts/campaign.sh status [NAME]   # epochs done and the Valid curve so far
+#   ./scripts/campaign.sh autosave NAME MINUTES...  # at each of these minutes from now: save between
+#                                         # two epochs (the run paused meanwhile) and commit the folder
 # NAME is the run's folder name under runs/ (default: pagenet); campaign/README.md says which is current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,8 +54,25 @@ case "${1:-}" in
     for f in $SAVED/*.keras; do python3 -c "import sys, zipfile; sys.exit(zipfile.ZipFile(sys.argv[1]).testzip() is not None)" "$f" \
       || { echo "$f is damaged: resume and save after the next epoch" >&2; exit 1; }; done
     echo "saved $(epochs $SAVED) epochs to $SAVED; now: git add $SAVED && git commit" ;;
+  autosave)
+    # Sessions can end without warning and the next machine is fresh: twice a session lost its
+    # unsaved epochs (campaign/README.md, campaign 7). Run this in the background after `resume`.
+    start=$(date +%s)
+    for at in "${@:3}"; do
+      wait_s=$(( start + at * 60 - $(date +%s) )); [ "$wait_s" -le 0 ] || sleep "$wait_s"
+      pid=$(pgrep -f "training\.train .*--out $RUN( |\$)" | head -1 || true)
+      if [ -n "$pid" ]; then  # wait for an epoch's end: history.csv gains a row, the model files follow
+        done_now=$(epochs $RUN)
+        while [ "$(epochs $RUN)" = "$done_now" ] && kill -0 "$pid" 2>/dev/null; do sleep 2; done
+        sleep 10; kill -STOP "$pid" 2>/dev/null || true
+      fi
+      saved=0; "$0" save "$NAME" && saved=1
+      [ -z "$pid" ] || kill -CONT "$pid" 2>/dev/null || true
+      [ $saved = 0 ] || { git add "$SAVED" && git commit -q -m "campaign $NAME: $(epochs $SAVED) epochs saved (campaign.sh autosave)" -- "$SAVED"; } || true
+      [ -n "$pid" ] || break  # the run had ended: that save was its last
+    done ;;
   status)
     echo "$(epochs $RUN) epochs in $RUN, $(epochs $SAVED) in $SAVED; best: $(cat $RUN/model.json 2>/dev/null || echo none)"
     column -s, -t < $RUN/history.csv ;;
-  *) sed -n '2,8p' "$0"; exit 2 ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
 esac
