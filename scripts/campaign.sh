@@ -16,6 +16,7 @@ SAVED=campaign/$NAME
 FILES="last.keras model.keras model.json history.csv config.json command.txt"
 OPTIONAL="teacher.npy"  # a distilled run's targets: resuming needs them, not the teachers
 epochs() { [ -f "$1/history.csv" ] && echo $(( $(wc -l < "$1/history.csv") - 1 )) || echo 0; }
+run_pid() { pgrep -f "training\.train .*--out $RUN( |\$)" | head -1 || true; }  # a resumed or a first-started run
 case "${1:-}" in
   resume)
     if [ "$(epochs $SAVED)" -gt "$(epochs $RUN)" ]; then
@@ -40,7 +41,7 @@ case "${1:-}" in
     echo "training in the background (pid $!${jemalloc:+, jemalloc}); log: $RUN.log" ;;
   save)
     # A run writes its files at each epoch's end: copy only while it is stopped or paused.
-    pid=$(pgrep -f "training\.train .*--out $RUN( |\$)" | head -1 || true)  # a resumed or a first-started run
+    pid=$(run_pid)
     if [ -n "$pid" ] && ! ps -o stat= -p "$pid" | grep -q T; then
       echo "training is running: pause it first (kill -STOP $pid), then save" >&2; exit 1
     fi
@@ -55,12 +56,12 @@ case "${1:-}" in
       || { echo "$f is damaged: resume and save after the next epoch" >&2; exit 1; }; done
     echo "saved $(epochs $SAVED) epochs to $SAVED; now: git add $SAVED && git commit" ;;
   autosave)
-    # Sessions can end without warning and the next machine is fresh: twice a session lost its
-    # unsaved epochs (campaign/README.md, campaign 7). Run this in the background after `resume`.
+    # Sessions can end without warning and the next machine is fresh: campaign 7 lost ~2 h of
+    # unsaved epochs that way (campaign/README.md). Run this in the background after `resume`.
     start=$(date +%s)
     for at in "${@:3}"; do
       wait_s=$(( start + at * 60 - $(date +%s) )); [ "$wait_s" -le 0 ] || sleep "$wait_s"
-      pid=$(pgrep -f "training\.train .*--out $RUN( |\$)" | head -1 || true)
+      pid=$(run_pid)
       if [ -n "$pid" ]; then  # wait for an epoch's end: history.csv gains a row, the model files follow
         done_now=$(epochs $RUN)
         while [ "$(epochs $RUN)" = "$done_now" ] && kill -0 "$pid" 2>/dev/null; do sleep 2; done
