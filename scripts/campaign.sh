@@ -14,7 +14,7 @@ NAME=${2:-pagenet}
 RUN=runs/$NAME
 SAVED=campaign/$NAME
 FILES="last.keras model.keras model.json history.csv config.json command.txt"
-OPTIONAL="teacher.npy"  # a distilled run's targets: resuming needs them, not the teachers
+OPTIONAL="teacher.npy teacher.json"  # a distilled run's targets (and which copies they answer): resuming needs them, not the teachers
 epochs() { [ -f "$1/history.csv" ] && echo $(( $(wc -l < "$1/history.csv") - 1 )) || echo 0; }
 run_pid() { pgrep -f "training\.train .*--out $RUN( |\$)" | head -1 || true; }  # a resumed or a first-started run
 case "${1:-}" in

@@ -257,6 +257,62 @@ def test_distillation_targets_are_kept_with_the_run(tiny_ferplus, tmp_path):
         train.main(common + ["--epochs", "1", "--out", str(tmp_path / "orphan"), "--teacher", str(teacher)])
 
 
+def test_consistent_distillation_trains_on_the_copies_the_teacher_answered_on(tiny_ferplus, tmp_path):
+    """--teacher-copies: the teacher answers on fixed augmented copies (redrawn alike from the
+    seed, so a resume elsewhere reuses the kept answers), each batch pairs a copy with the
+    answer on that copy, and a resume without the teacher ends on the uninterrupted weights."""
+    import keras
+    import numpy as np
+
+    from training.consistent import draw_copies, fingerprint
+    from training.data import load_ferplus, training_targets
+    from training.models import load_model
+
+    common = ["--data", str(tiny_ferplus), "--model", "pagenet", "--batch-size", "4", "--verbose", "0",
+              "--warmup-epochs", "0", "--patience", "0", "--photometric"]
+    train.main(common + ["--epochs", "1", "--out", str(tmp_path / "teacher")])
+    teacher = tmp_path / "teacher.keras"
+    (tmp_path / "teacher" / "model.keras").rename(teacher)
+    distil = ["--teacher", str(teacher), "--teacher-copies", "3", "--teacher-weight", "0.5"]
+    train.main(common + distil + ["--epochs", "2", "--out", str(tmp_path / "whole")])
+    out = tmp_path / "split"
+    train.main(common + distil + ["--epochs", "2", "--stop-at", "1", "--out", str(out)])
+
+    faces = load_ferplus(tiny_ferplus)["train"]
+    mask, soft = training_targets(faces.votes, "soft")
+    copies = draw_copies(faces.images[mask].astype("float32"), 3, seed=1)
+    assert copies.shape == (len(soft), 3, 48, 48, 1) and copies.dtype == np.uint8
+    np.testing.assert_array_equal(copies[:, 0, ..., 0], np.rint(faces.images[mask][..., 0]).astype(np.uint8))  # copy 0: the face
+    assert not np.array_equal(copies[:, 1], copies[:, 0])
+    assert fingerprint(draw_copies(faces.images[mask].astype("float32"), 3, seed=1)) == fingerprint(copies)
+    answers = np.load(out / "teacher.npy").astype("float32")
+    assert answers.shape == (len(soft) * 3, 8) and np.allclose(answers.sum(1), 1, atol=2e-3)
+    assert json.loads((out / "teacher.json").read_text())["fingerprint"] == fingerprint(copies)
+    expected = np.asarray(load_model(teacher).predict(copies.reshape(-1, 48, 48, 1).astype("float32"), verbose=0))
+    np.testing.assert_allclose(answers, expected, atol=2e-3)  # kept in half precision
+
+    args = train.parse_args(common + distil + ["--out", str(out)])
+    x, y, _, _ = train.load_arrays(args)
+    batches = train.make_batches(args, x, y)
+    batches.set_epoch(1)
+    bx, by = batches[0]
+    rows, picked = batches.order[:4], batches.choice[batches.order[:4]]
+    np.testing.assert_array_equal(bx, copies[rows, picked].astype("float32"))
+    np.testing.assert_allclose(by, 0.5 * soft[rows] + 0.5 * answers.reshape(-1, 3, 8)[rows, picked], atol=1e-6)
+
+    teacher.unlink()  # resuming needs only the run folder
+    train.main(["--data", str(tiny_ferplus), "--out", str(out), "--resume", "--verbose", "0"])
+    whole, split = (keras.saving.load_model(tmp_path / name / "last.keras") for name in ("whole", "split"))
+    for a, b in zip(whole.weights, split.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
+    (out / "teacher.json").write_text(json.dumps({"fingerprint": "other"}))  # answers for other copies: refused
+    with pytest.raises(SystemExit, match="other augmented copies"):
+        train.main(common + ["--epochs", "1", "--out", str(tmp_path / "reuse"), "--teacher", str(out / "teacher.npy"),
+                             "--teacher-copies", "3"])
+    with pytest.raises(SystemExit):
+        train.parse_args(common + ["--teacher-copies", "3"])  # copies of what? no teacher
+
+
 def test_resume_keeps_the_runs_own_stopping_rule_and_targets(tmp_path):
     """A campaign resumes with a bare `--resume`: the run's patience (0 = never stop early) and
     label settings must come from its config.json, not from the command line's defaults."""

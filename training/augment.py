@@ -37,14 +37,17 @@ class RandomGamma(layers.Layer):
         return {**super().get_config(), "strength": self.strength, "seed": self.seed}
 
 
-def create_augmentation(seed: int | None = None, strength: float = 1.0, photometric: bool = False) -> keras.Sequential:
+def create_augmentation(seed: int | None = None, strength: float = 1.0, photometric: bool = False,
+                        geometric: bool = True) -> keras.Sequential:
     """Flip, small rotation, shift, zoom, contrast and brightness, and a cut-out patch.
 
     The geometry is kept small: FER2013 faces are already registered, and the live
     pipeline crops faces the same way, so large warps would only teach distortions the
     model never sees at inference. The shift and zoom imitate a detector's box jitter.
     `photometric` adds what real cameras do to a face and FER2013 rarely shows: tone
-    curves (gamma), defocus or motion blur, and sensor noise.
+    curves (gamma), defocus or motion blur, and sensor noise. `geometric=False` leaves out the
+    flip, rotation, shift, zoom and cut-out (training/consistent.py draws those into fixed copies,
+    mirrored there at strength 1).
     """
     s = strength
     stack = [
@@ -52,6 +55,8 @@ def create_augmentation(seed: int | None = None, strength: float = 1.0, photomet
         layers.RandomRotation(0.03 * s, fill_mode="reflect", seed=seed),  # about +-11 degrees
         layers.RandomTranslation(0.1 * s, 0.1 * s, fill_mode="reflect", seed=seed),
         layers.RandomZoom((-0.15 * s, 0.1 * s), fill_mode="reflect", seed=seed),
+    ] if geometric else []
+    stack += [
         layers.RandomContrast(0.3 * s, value_range=(0, 255), seed=seed),
         layers.RandomBrightness(0.2 * s, value_range=(0, 255), seed=seed),
     ]
@@ -64,5 +69,6 @@ def create_augmentation(seed: int | None = None, strength: float = 1.0, photomet
             layers.GaussianNoise(0.012 * s, seed=seed),
             layers.Rescaling(255),
         ]
-    stack.append(layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0, 255), seed=seed))
+    if geometric:
+        stack.append(layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0, 255), seed=seed))
     return keras.Sequential(stack, name="augment")

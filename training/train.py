@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from training.augment import create_augmentation
+from training.consistent import copy_choice, draw_copies, fingerprint
 from training.data import (EMOTIONS, LABEL_MODES, DataError, default_data_dir, load_ferplus,
                            protocol_labels, training_targets)
 from training.models import MODELS, create_model, load_model, unwrap
@@ -50,6 +51,11 @@ def parse_args(argv=None):
                     help="share of the teachers' answer in the targets; the rest is the label mode's")
     ap.add_argument("--teacher-views", type=int, default=10,
                     help="test-time views the teachers average over (training.models.VIEW_PRESETS)")
+    ap.add_argument("--teacher-copies", type=int, default=0, metavar="K",
+                    help="consistent distillation (training/consistent.py): the teachers answer once, at one view, "
+                         "on K fixed augmented copies of each Train face (geometry and cut-out), and each epoch the "
+                         "student trains on one of those copies with the answer on that copy; 0: the teachers "
+                         "answer on the plain face")
     ap.add_argument("--epochs", type=int, default=None,
                     help="length of the schedule (default 40; with --resume, the run's own)")
     ap.add_argument("--batch-size", type=int, default=128)
@@ -85,6 +91,8 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     if args.convs and args.model != "pagenet":
         ap.error("--convs applies to --model pagenet only")
+    if args.teacher_copies and (args.teacher_copies < 2 or not args.teacher):
+        ap.error("--teacher-copies takes 2 or more copies, and --teacher")
     return args
 
 
@@ -124,6 +132,27 @@ class ShuffledBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         return self.x[rows], self.y[rows]
+
+
+class ConsistentBatches(ShuffledBatches):
+    """Like ShuffledBatches, but each face comes as one of its fixed augmented copies, chosen by
+    (seed, epoch), with the teachers' answer on that very copy mixed into its target."""
+
+    def __init__(self, copies, crowd, teacher, teacher_weight: float, batch_size: int, seed: int,
+                 full_batches_only: bool = False):
+        self.copies, self.crowd, self.teacher, self.teacher_weight = copies, crowd, teacher, teacher_weight
+        super().__init__(copies, crowd, batch_size, seed, full_batches_only)
+
+    def set_epoch(self, epoch: int):
+        super().set_epoch(epoch)
+        self.choice = copy_choice(len(self.copies), self.copies.shape[1], self.seed, epoch)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        picked = self.choice[rows]
+        w = self.teacher_weight
+        targets = (1 - w) * self.crowd[rows] + w * self.teacher[rows, picked].astype("float32")
+        return self.copies[rows, picked].astype("float32"), targets.astype("float32")
 
 
 class StopBeforeDeadline(keras.callbacks.Callback):
@@ -168,15 +197,21 @@ class SeedEachEpoch(keras.callbacks.Callback):
             state.assign(np.array([base + 7919 * i, 0], dtype=state.dtype))
 
 
-def teacher_answers(paths: list[Path], views: int, images: np.ndarray, cache: Path) -> np.ndarray:
+def teacher_answers(paths: list[Path], views: int, images: np.ndarray, cache: Path,
+                    fingerprint: str | None = None) -> np.ndarray:
     """The teachers' mean probabilities on `images`, each teacher averaged over `views` views.
     Kept in `cache` so that resuming a run (on another machine) needs neither the teachers
-    nor the minutes they take."""
+    nor the minutes they take. `fingerprint` names the images when they are augmented copies
+    (training.consistent); it is kept beside the cache and must match for the cache to count."""
     from training.models import with_test_time_views
 
+    def names_these(npy: Path) -> bool:
+        side = npy.with_suffix(".json")
+        return fingerprint is None or (side.is_file() and json.load(open(side)).get("fingerprint") == fingerprint)
+
     if cache.is_file():
-        answers = np.load(cache)
-        if answers.shape == (len(images), len(EMOTIONS)):
+        answers = np.load(cache).astype("float32")
+        if answers.shape == (len(images), len(EMOTIONS)) and names_these(cache):
             return answers
         log.warning("%s does not fit these %d images; computing it again", cache, len(images))
     missing = [str(p) for p in paths if not Path(p).is_file()]
@@ -185,16 +220,24 @@ def teacher_answers(paths: list[Path], views: int, images: np.ndarray, cache: Pa
     answers = np.zeros((len(images), len(EMOTIONS)), dtype="float32")
     for path in paths:
         if Path(path).suffix == ".npy":  # an earlier run's answers: its teachers need not be at hand
-            earlier = np.load(path)
+            earlier = np.load(path).astype("float32")
             if earlier.shape != answers.shape:
                 raise DataError(f"teacher answers {path} are for {len(earlier)} faces, not these {len(images)}")
+            if not names_these(Path(path)):
+                raise DataError(f"teacher answers {path} are for other augmented copies (see its .json)")
             answers += earlier / len(paths)
             continue
         teacher = with_test_time_views(unwrap(load_model(path)), views)
-        answers += np.asarray(teacher.predict(images, batch_size=VALID_BATCH, verbose=0)) / len(paths)
+        chunk = 16384  # the copies are uint8; a float32 copy of all of them would take gigabytes
+        for start in range(0, len(images), chunk):
+            answers[start:start + chunk] += np.asarray(teacher.predict(
+                images[start:start + chunk].astype("float32"), batch_size=VALID_BATCH, verbose=0)) / len(paths)
         log.info("teacher %s answered on %d Train faces (%d views)", path, len(images), views)
+    if fingerprint:  # answers on copies are many: half precision halves the file a campaign commits,
+        answers = answers.astype("float16")  # and the run trains on what it keeps, so a resume matches
+        json.dump({"fingerprint": fingerprint, "faces": len(images)}, open(cache.with_suffix(".json"), "w"))
     np.save(cache, answers)
-    return answers
+    return answers.astype("float32")
 
 
 def load_arrays(args):
@@ -204,13 +247,28 @@ def load_arrays(args):
         train, valid = train.subset(slice(0, args.limit)), valid.subset(slice(0, args.limit))
     mask, y_train = training_targets(train.votes, args.label_mode)
     x_train = train.images[mask].astype("float32")
-    if args.teacher:  # distillation: the teachers' answers soften the crowd's votes
+    if args.teacher and args.teacher_copies:  # consistent distillation: targets per copy, mixed per batch
+        copies = draw_copies(x_train, args.teacher_copies, args.seed)
+        k = args.teacher_copies
+        answers = teacher_answers(args.teacher, 1, copies.reshape(-1, *copies.shape[2:]), args.out / "teacher.npy",
+                                  fingerprint(copies))
+        log.info("consistent distillation: %d copies of %d Train faces", k, len(x_train))
+        x_train, y_train = copies, (y_train, answers.reshape(len(x_train), k, -1))
+    elif args.teacher:  # distillation: the teachers' answers soften the crowd's votes
         answers = teacher_answers(args.teacher, args.teacher_views, x_train, args.out / "teacher.npy")
         y_train = ((1 - args.teacher_weight) * y_train + args.teacher_weight * answers).astype("float32")
     vmask, vlabels = protocol_labels(valid.votes, "ferplus_majority")
     x_valid = valid.images[vmask].astype("float32")
     y_valid = np.eye(len(EMOTIONS), dtype="float32")[vlabels]
     return x_train, y_train, x_valid, y_valid
+
+
+def make_batches(args, x_train, y_train) -> ShuffledBatches:
+    if args.teacher_copies:  # load_arrays gave the copies, and the crowd's and the teachers' targets apart
+        crowd, answers = y_train
+        return ConsistentBatches(x_train, crowd, answers, args.teacher_weight, args.batch_size, args.seed,
+                                 args.data_parallel)
+    return ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel)
 
 
 def init_weights(model: keras.Model, path: Path):
@@ -229,7 +287,9 @@ def build(args, steps_per_epoch):
     model = create_model(args.model, width=args.width, convs=tuple(args.convs) if args.convs else None)
     layers = [keras.Input(model.input_shape[1:])]
     if args.augment > 0:
-        layers.append(create_augmentation(seed=args.seed, strength=args.augment, photometric=args.photometric))
+        # With --teacher-copies the geometry and cut-out are already in the copies the teachers answered on.
+        layers.append(create_augmentation(seed=args.seed, strength=args.augment, photometric=args.photometric,
+                                          geometric=not args.teacher_copies))
     trainer = keras.Sequential(layers + [model], name="trainer")
     total = max(1, args.epochs * steps_per_epoch)
     warmup = int(args.warmup_epochs * steps_per_epoch)
@@ -259,7 +319,7 @@ def use_all_devices():
 
 
 # Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
-RUN_SETTINGS = ("label_mode", "teacher", "teacher_weight", "teacher_views", "limit", "patience", "seed", "batch_size")
+RUN_SETTINGS = ("label_mode", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "limit", "patience", "seed", "batch_size")
 
 
 def restore_run_settings(args):
@@ -291,7 +351,7 @@ def main(argv=None):
         if args.batch_size % devices:
             sys.exit(f"error: --batch-size {args.batch_size} does not split evenly over {devices} devices")
     out: Path = args.out
-    steps = len(ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel))
+    steps = len(make_batches(args, x_train, y_train))
     log.info("backend %s, %d train / %d valid images, %d steps an epoch",
              keras.backend.backend(), len(x_train), len(x_valid), steps)
 
@@ -327,7 +387,7 @@ def main(argv=None):
 
     # Order matters: last.keras is saved with the raw weights (the EMA lives in the optimizer's
     # state), then the EMA weights are swapped in for the best-model copy until the next epoch.
-    batches = ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel)
+    batches = make_batches(args, x_train, y_train)
     validation = (x_valid, y_valid)
     if args.data_parallel:  # pad to whole batches; the padding weighs nothing in the metrics
         pad = -len(x_valid) % VALID_BATCH
