@@ -140,19 +140,19 @@ class ConsistentBatches(ShuffledBatches):
 
     def __init__(self, copies, crowd, teacher, teacher_weight: float, batch_size: int, seed: int,
                  full_batches_only: bool = False):
-        self.copies, self.crowd, self.teacher, self.teacher_weight = copies, crowd, teacher, teacher_weight
+        self.teacher, self.teacher_weight = teacher, teacher_weight
         super().__init__(copies, crowd, batch_size, seed, full_batches_only)
 
     def set_epoch(self, epoch: int):
         super().set_epoch(epoch)
-        self.choice = copy_choice(len(self.copies), self.copies.shape[1], self.seed, epoch)
+        self.choice = copy_choice(len(self.x), self.x.shape[1], self.seed, epoch)
 
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         picked = self.choice[rows]
         w = self.teacher_weight
-        targets = (1 - w) * self.crowd[rows] + w * self.teacher[rows, picked].astype("float32")
-        return self.copies[rows, picked].astype("float32"), targets.astype("float32")
+        targets = (1 - w) * self.y[rows] + w * self.teacher[rows, picked]
+        return self.x[rows, picked].astype("float32"), targets.astype("float32")
 
 
 class StopBeforeDeadline(keras.callbacks.Callback):
@@ -248,8 +248,8 @@ def load_arrays(args):
     mask, y_train = training_targets(train.votes, args.label_mode)
     x_train = train.images[mask].astype("float32")
     if args.teacher and args.teacher_copies:  # consistent distillation: targets per copy, mixed per batch
-        copies = draw_copies(x_train, args.teacher_copies, args.seed)
         k = args.teacher_copies
+        copies = draw_copies(x_train, k, args.seed)
         answers = teacher_answers(args.teacher, 1, copies.reshape(-1, *copies.shape[2:]), args.out / "teacher.npy",
                                   fingerprint(copies))
         log.info("consistent distillation: %d copies of %d Train faces", k, len(x_train))
@@ -351,7 +351,8 @@ def main(argv=None):
         if args.batch_size % devices:
             sys.exit(f"error: --batch-size {args.batch_size} does not split evenly over {devices} devices")
     out: Path = args.out
-    steps = len(make_batches(args, x_train, y_train))
+    batches = make_batches(args, x_train, y_train)
+    steps = len(batches)
     log.info("backend %s, %d train / %d valid images, %d steps an epoch",
              keras.backend.backend(), len(x_train), len(x_valid), steps)
 
@@ -387,7 +388,6 @@ def main(argv=None):
 
     # Order matters: last.keras is saved with the raw weights (the EMA lives in the optimizer's
     # state), then the EMA weights are swapped in for the best-model copy until the next epoch.
-    batches = make_batches(args, x_train, y_train)
     validation = (x_valid, y_valid)
     if args.data_parallel:  # pad to whole batches; the padding weighs nothing in the metrics
         pad = -len(x_valid) % VALID_BATCH
