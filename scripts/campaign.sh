@@ -7,6 +7,8 @@
 #   ./scripts/campaign.sh status [NAME]   # epochs done and the Valid curve so far
 #   ./scripts/campaign.sh autosave NAME MINUTES...  # at each of these minutes from now: save between
 #                                         # two epochs (the run paused meanwhile) and commit the folder
+#   ./scripts/campaign.sh compare NAME OTHER...  # Valid per epoch against earlier campaigns, and the
+#                                         # mean lead over each block of 10 epochs (the stop rule's figure)
 # NAME is the run's folder name under runs/ (default: pagenet); campaign/README.md says which is current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,8 +74,26 @@ case "${1:-}" in
       [ $saved = 0 ] || { git add "$SAVED" && git commit -q -m "campaign $NAME: $(epochs $SAVED) epochs saved (campaign.sh autosave)" -- "$SAVED"; } || true
       [ -n "$pid" ] || break  # the run had ended: that save was its last
     done ;;
+  compare)
+    # Runs are compared at the same epochs, not by clock (hosts differ 2x in epoch time).
+    [ $# -ge 3 ] || { echo "usage: $0 compare NAME OTHER..." >&2; exit 2; }
+    [ -f $RUN/history.csv ] || RUN=$SAVED
+    others=(); for o in "${@:3}"; do [ -f "campaign/$o/history.csv" ] && others+=("campaign/$o/history.csv") || others+=("runs/$o/history.csv"); done
+    python3 - "$RUN/history.csv" "${others[@]}" <<'PY'
+import csv, sys
+curves = [[100 * float(row["val_accuracy"]) for row in csv.DictReader(open(p))] for p in sys.argv[1:]]
+run, others = curves[0], curves[1:]
+print("epoch", sys.argv[1], *(f"{p} (lead)" for p in sys.argv[2:]), sep="\t")
+for i, v in enumerate(run):
+    print(i + 1, f"{v:.2f}", *(f"{o[i]:.2f} ({v - o[i]:+.2f})" for o in others if i < len(o)), sep="\t")
+for lo in range(0, len(run), 10):
+    hi = min(lo + 10, len(run))
+    leads = [f"{sum(run[j] - o[j] for j in range(lo, hi)) / (hi - lo):+.2f}" for o in others if hi <= len(o)]
+    print(f"epochs {lo + 1}-{hi}: mean lead", *leads)
+PY
+    ;;
   status)
     echo "$(epochs $RUN) epochs in $RUN, $(epochs $SAVED) in $SAVED; best: $(cat $RUN/model.json 2>/dev/null || echo none)"
     column -s, -t < $RUN/history.csv ;;
-  *) sed -n '2,10p' "$0"; exit 2 ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
 esac
