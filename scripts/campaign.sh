@@ -85,10 +85,10 @@ curves = [[100 * float(row["val_accuracy"]) for row in csv.DictReader(open(p))] 
 run, others = curves[0], curves[1:]
 print("epoch", sys.argv[1], *(f"{p} (lead)" for p in sys.argv[2:]), sep="\t")
 for i, v in enumerate(run):
-    print(i + 1, f"{v:.2f}", *(f"{o[i]:.2f} ({v - o[i]:+.2f})" for o in others if i < len(o)), sep="\t")
+    print(i + 1, f"{v:.2f}", *(f"{o[i]:.2f} ({v - o[i]:+.2f})" if i < len(o) else "-" for o in others), sep="\t")
 for lo in range(0, len(run), 10):
     hi = min(lo + 10, len(run))
-    leads = [f"{sum(run[j] - o[j] for j in range(lo, hi)) / (hi - lo):+.2f}" for o in others if hi <= len(o)]
+    leads = [f"{sum(run[j] - o[j] for j in range(lo, hi)) / (hi - lo):+.2f}" if hi <= len(o) else "-" for o in others]
     print(f"epochs {lo + 1}-{hi}: mean lead", *leads)
 PY
     ;;
