@@ -299,6 +299,11 @@ def test_consistent_distillation_trains_on_the_copies_the_teacher_answered_on(ti
     rows, picked = batches.order[:4], batches.choice[batches.order[:4]]
     np.testing.assert_array_equal(bx, copies[rows, picked].astype("float32"))
     np.testing.assert_allclose(by, 0.5 * soft[rows] + 0.5 * answers.reshape(-1, 3, 8)[rows, picked], atol=1e-6)
+    per_copy = answers.reshape(-1, 3, 8)
+    mixed = train.make_batches(train.parse_args(common + distil + ["--copy-mix", "0.25", "--out", str(out)]), x, y)
+    mixed.set_epoch(1)  # a quarter of the answer is the mean over the face's three copies
+    np.testing.assert_allclose(mixed[0][1], 0.5 * soft[rows] + 0.5 * (0.75 * per_copy[rows, picked]
+                                                                      + 0.25 * per_copy[rows].mean(1)), atol=1e-6)
 
     teacher.unlink()  # resuming needs only the run folder
     train.main(["--data", str(tiny_ferplus), "--out", str(out), "--resume", "--verbose", "0"])
@@ -311,6 +316,8 @@ def test_consistent_distillation_trains_on_the_copies_the_teacher_answered_on(ti
                              "--teacher-copies", "3"])
     with pytest.raises(SystemExit):
         train.parse_args(common + ["--teacher-copies", "3"])  # copies of what? no teacher
+    with pytest.raises(SystemExit):
+        train.parse_args(common + ["--teacher", str(out / "teacher.npy"), "--copy-mix", "0.5"])  # no copies to mix
 
 
 def test_resume_keeps_the_runs_own_stopping_rule_and_targets(tmp_path):

@@ -56,6 +56,10 @@ def parse_args(argv=None):
                          "on K fixed augmented copies of each Train face (geometry and cut-out), and each epoch the "
                          "student trains on one of those copies with the answer on that copy; 0: the teachers "
                          "answer on the plain face")
+    ap.add_argument("--copy-mix", type=float, default=0.0, metavar="M",
+                    help="with --teacher-copies: share of the teachers' answer taken from their mean over all of "
+                         "the face's copies rather than from the copy shown, so the target changes less with "
+                         "framing than the teachers do; 0 (default): the answer on the copy alone")
     ap.add_argument("--epochs", type=int, default=None,
                     help="length of the schedule (default 40; with --resume, the run's own)")
     ap.add_argument("--batch-size", type=int, default=128)
@@ -93,6 +97,8 @@ def parse_args(argv=None):
         ap.error("--convs applies to --model pagenet only")
     if args.teacher_copies and (args.teacher_copies < 2 or not args.teacher):
         ap.error("--teacher-copies takes 2 or more copies, and --teacher")
+    if not 0 <= args.copy_mix <= 1 or (args.copy_mix and not args.teacher_copies):
+        ap.error("--copy-mix takes a share from 0 to 1, with --teacher-copies")
     return args
 
 
@@ -136,11 +142,14 @@ class ShuffledBatches(keras.utils.PyDataset):
 
 class ConsistentBatches(ShuffledBatches):
     """Like ShuffledBatches, but each face comes as one of its fixed augmented copies, chosen by
-    (seed, epoch), with the teachers' answer on that very copy mixed into its target."""
+    (seed, epoch), with the teachers' answer on that very copy mixed into its target. With
+    `copy_mix` > 0 that share of the answer is the teachers' mean over all of the face's copies
+    instead: an answer that does not move with the framing."""
 
     def __init__(self, copies, crowd, teacher, teacher_weight: float, batch_size: int, seed: int,
-                 full_batches_only: bool = False):
-        self.teacher, self.teacher_weight = teacher, teacher_weight
+                 full_batches_only: bool = False, copy_mix: float = 0.0):
+        self.teacher, self.teacher_weight, self.copy_mix = teacher, teacher_weight, copy_mix
+        self.teacher_mean = teacher.mean(axis=1) if copy_mix else None
         super().__init__(copies, crowd, batch_size, seed, full_batches_only)
 
     def set_epoch(self, epoch: int):
@@ -151,7 +160,10 @@ class ConsistentBatches(ShuffledBatches):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         picked = self.choice[rows]
         w = self.teacher_weight
-        targets = (1 - w) * self.y[rows] + w * self.teacher[rows, picked]
+        answer = self.teacher[rows, picked]
+        if self.copy_mix:  # left out at 0 so that earlier runs resume on the same arithmetic
+            answer = (1 - self.copy_mix) * answer + self.copy_mix * self.teacher_mean[rows]
+        targets = (1 - w) * self.y[rows] + w * answer
         return self.x[rows, picked].astype("float32"), targets.astype("float32")
 
 
@@ -267,7 +279,7 @@ def make_batches(args, x_train, y_train) -> ShuffledBatches:
     if args.teacher_copies:  # load_arrays gave the copies, and the crowd's and the teachers' targets apart
         crowd, answers = y_train
         return ConsistentBatches(x_train, crowd, answers, args.teacher_weight, args.batch_size, args.seed,
-                                 args.data_parallel)
+                                 args.data_parallel, args.copy_mix)
     return ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel)
 
 
@@ -319,7 +331,7 @@ def use_all_devices():
 
 
 # Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
-RUN_SETTINGS = ("label_mode", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "limit", "patience", "seed", "batch_size")
+RUN_SETTINGS = ("label_mode", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "limit", "patience", "seed", "batch_size")
 
 
 def restore_run_settings(args):
