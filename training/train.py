@@ -68,6 +68,9 @@ def parse_args(argv=None):
     ap.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
                     help="cosine: linear warm-up then cosine decay to 0 at the last epoch")
     ap.add_argument("--warmup-epochs", type=float, default=2)
+    ap.add_argument("--sam", type=float, default=0.0, metavar="RHO",
+                    help="sharpness-aware minimisation with this radius (0.05 is the paper's); about twice the "
+                         "step cost; TensorFlow backend only")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="keep an exponential moving average of the weights with this momentum (e.g. 0.999) "
                          "and validate and save it instead of the raw weights; 0 disables it")
@@ -302,7 +305,11 @@ def build(args, steps_per_epoch):
         # With --teacher-copies the geometry and cut-out are already in the copies the teachers answered on.
         layers.append(create_augmentation(seed=args.seed, strength=args.augment, photometric=args.photometric,
                                           geometric=not args.teacher_copies))
-    trainer = keras.Sequential(layers + [model], name="trainer")
+    if args.sam > 0:
+        from training.sam import SharpnessAwareTrainer
+        trainer = SharpnessAwareTrainer(layers + [model], rho=args.sam, name="trainer")
+    else:
+        trainer = keras.Sequential(layers + [model], name="trainer")
     total = max(1, args.epochs * steps_per_epoch)
     warmup = int(args.warmup_epochs * steps_per_epoch)
     if args.schedule == "cosine":
@@ -331,7 +338,7 @@ def use_all_devices():
 
 
 # Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
-RUN_SETTINGS = ("label_mode", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "limit", "patience", "seed", "batch_size")
+RUN_SETTINGS = ("label_mode", "sam", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "limit", "patience", "seed", "batch_size")
 
 
 def restore_run_settings(args):
@@ -354,6 +361,10 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     if args.resume:
         restore_run_settings(args)
+    if args.sam > 0:
+        if keras.backend.backend() != "tensorflow":
+            sys.exit("error: --sam needs the TensorFlow backend (its training step uses tf.GradientTape)")
+        import training.sam  # noqa: F401  (registers the trainer, so last.keras loads)
     try:
         x_train, y_train, x_valid, y_valid = load_arrays(args)
     except DataError as e:
