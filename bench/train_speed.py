@@ -6,7 +6,8 @@ for the bare network and wrapped in flip averaging (what a released model may sh
     python bench/train_speed.py [--models seed_cnn fernet pagenet pagenet:20 pagenet:20:2332 separable] [--batch 128] [--steps 20]
 
 `NAME:WIDTH` builds fernet or pagenet at another first-stage width (training.train --width);
-`pagenet:WIDTH:CONVS` also sets the convolutions per resolution (`:2332` is --convs 2 3 3 2).
+`pagenet:WIDTH:CONVS` also sets the convolutions per resolution (`:2332` is --convs 2 3 3 2), and
+`pagenet:WIDTH:CONVS:C1-C2-C3-C4` the channels per resolution (--channels; WIDTH is then ignored).
 
 `separable` is not a production model: it is the shape of the best compact FER+ model
 published (depthwise-separable 48-96-192-384, ~0.17M parameters), kept here so the choice
@@ -45,9 +46,10 @@ def separable_reference() -> keras.Model:
 
 def measure(name, batch, steps, precision):
     keras.mixed_precision.set_global_policy(precision)
-    base, width, convs = (name.split(":") + [None, None])[:3]
+    base, width, convs, channels = (name.split(":") + [None, None, None])[:4]
     model = separable_reference() if name == "separable" else create_model(
-        base, width=int(width) if width else None, convs=tuple(map(int, convs)) if convs else None)
+        base, width=int(width) if width else None, convs=tuple(map(int, convs)) if convs else None,
+        channels=tuple(map(int, channels.split("-"))) if channels else None)
     model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto")
     x = np.random.randint(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(np.random.randint(0, 8, batch * steps), 8)

@@ -37,12 +37,24 @@ def test_pagenet_depth_goes_where_convs_says():
         create_model("pagenet", convs=(2, 2, 2))
 
 
-def test_convs_option_is_pagenet_only(capsys):
+def test_pagenet_channels_replace_the_width_multiples():
+    same = create_model("pagenet", width=20, convs=(2, 3, 3, 2), channels=(20, 40, 80, 160))
+    assert same.count_params() == create_model("pagenet", width=20, convs=(2, 3, 3, 2)).count_params()
+    # Channels moved from the 6 px stage (most parameters) to the others (most multiply-adds).
+    moved = create_model("pagenet", convs=(2, 3, 3, 2), channels=(24, 48, 96, 128))
+    assert [moved.get_layer(f"stage{s}_a_conv").filters for s in (1, 2, 3, 4)] == [24, 48, 96, 128]
+    assert moved.count_params() < same.count_params()
+    with pytest.raises(ValueError, match="four counts"):
+        create_model("pagenet", channels=(24, 48, 96))
+
+
+@pytest.mark.parametrize("option", ["--convs", "--channels"])
+def test_shape_options_are_pagenet_only(option, capsys):
     from training.train import parse_args
 
-    assert parse_args(["--model", "pagenet", "--convs", "2", "3", "3", "2"]).convs == [2, 3, 3, 2]
+    assert getattr(parse_args(["--model", "pagenet", option, "2", "3", "3", "2"]), option[2:]) == [2, 3, 3, 2]
     with pytest.raises(SystemExit):
-        parse_args(["--model", "fernet", "--convs", "2", "3", "3", "2"])
+        parse_args(["--model", "fernet", option, "2", "3", "3", "2"])
     assert "pagenet only" in capsys.readouterr().err
 
 

@@ -79,10 +79,12 @@ def fernet(width: int = 32, dropout: float = 0.3) -> keras.Model:
     return keras.Model(inputs, outputs, name="fernet")
 
 
-def pagenet(width: int = 16, convs=(2, 2, 2, 2), dropout: float = 0.3) -> keras.Model:
+def pagenet(width: int = 16, convs=(2, 2, 2, 2), channels=None, dropout: float = 0.3) -> keras.Model:
     """Page model: a plain VGG-style stack of 3x3 Conv-BN-ReLU at four resolutions (48, 24, 12, 6 px)
     with 1x, 2x, 4x, 8x `width` channels, max-pool between, global average pooling, softmax.
-    `convs` says how many convolutions each resolution gets (default two each).
+    `convs` says how many convolutions each resolution gets (default two each); `channels`, four
+    counts, replaces the 1x, 2x, 4x, 8x `width` (the 6 px stage holds most of the parameters,
+    the 48 and 24 px stages most of the multiply-adds).
 
     At width 16 about 0.30M parameters and 29M multiply-adds a face, a quarter of fernet's. Plain 3x3
     convolutions rather than depthwise-separable ones: on this 2-core CPU the separable shape
@@ -93,13 +95,16 @@ def pagenet(width: int = 16, convs=(2, 2, 2, 2), dropout: float = 0.3) -> keras.
     """
     if len(convs) != 4 or min(convs) < 1:
         raise ValueError(f"convs needs four counts of at least 1, one per resolution; got {convs}")
+    channels = tuple(channels) if channels else tuple(width * m for m in (1, 2, 4, 8))
+    if len(channels) != 4 or min(channels) < 1:
+        raise ValueError(f"channels needs four counts of at least 1, one per resolution; got {channels}")
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
     x = _normalise(inputs)
-    for stage, (mult, count) in enumerate(zip((1, 2, 4, 8), convs), start=1):
+    for stage, (filters, count) in enumerate(zip(channels, convs), start=1):
         if stage > 1:
             x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
         for i in range(count):
-            x = _conv_bn_relu(x, width * mult, f"stage{stage}_{'abcdefgh'[i]}")
+            x = _conv_bn_relu(x, filters, f"stage{stage}_{'abcdefgh'[i]}")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="head_drop")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
