@@ -1,10 +1,10 @@
 """Branch a run at its saved epoch: a new run folder that continues the same schedule, data and
 targets from there, trained with sharpness-aware minimisation (training/sam.py) from then on.
 
-    python -m training.branch campaign/pagenet_c24_2332_fkd runs/pagenet_c24_2332_fkd_sam --sam 0.05
-    ./scripts/campaign.sh resume pagenet_c24_2332_fkd_sam MINUTES
+    python -m training.branch /tmp/at89/campaign/pagenet_w20_2332_fkd runs/pagenet_w20_2332_fkd_sam89 --sam 0.05
+    ./scripts/campaign.sh resume pagenet_w20_2332_fkd_sam89 MINUTES
 
-SAM costs about twice a plain step. Zhou et al. (2025, "Sharpness-Aware Minimization Efficiently
+SAM costs about twice a plain step. Zhou et al. (2024, "Sharpness-Aware Minimization Efficiently
 Selects Flatter Minima Late in Training") found that switching to SAM for the last part of a
 schedule reaches about the flatness and accuracy of SAM throughout, so a long plain run can be
 branched late and the two endings compared on the same first epochs. The source must not be
