@@ -33,6 +33,7 @@ def branch(source: Path, out: Path, rho: float, argv: list[str]) -> int:
 
     import training.augment  # noqa: F401  (registers the custom augmentation layers, so last.keras loads)
     from training.sam import SharpnessAwareTrainer
+    from training.train import compile_trainer
 
     for name in ("last.keras", "config.json", *RUN_FILES):
         if not (source / name).is_file():
@@ -48,8 +49,7 @@ def branch(source: Path, out: Path, rho: float, argv: list[str]) -> int:
     plain = keras.saving.load_model(source / "last.keras")
     # The same layers and the same optimizer object: weights, moments, EMA and step count carry over.
     trainer = SharpnessAwareTrainer([keras.Input(plain.input_shape[1:]), *plain.layers], rho=rho, name=plain.name)
-    trainer.compile(optimizer=plain.optimizer, loss=keras.losses.CategoricalCrossentropy(),
-                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    compile_trainer(trainer, plain.optimizer)
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES + TARGET_FILES:
         if (source / name).is_file():

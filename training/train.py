@@ -322,13 +322,15 @@ def build(args, steps_per_epoch):
             warmup_steps=warmup)
     else:
         lr = args.lr
-    trainer.compile(
-        optimizer=keras.optimizers.AdamW(lr, weight_decay=args.weight_decay, use_ema=args.ema > 0,
-                                         ema_momentum=args.ema or 0.99),
-        loss=keras.losses.CategoricalCrossentropy(),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-    )
+    compile_trainer(trainer, keras.optimizers.AdamW(lr, weight_decay=args.weight_decay, use_ema=args.ema > 0,
+                                                    ema_momentum=args.ema or 0.99))
     return trainer, model
+
+
+def compile_trainer(trainer, optimizer):
+    """The loss and metric every run trains with (training.branch recompiles a run's trainer with them)."""
+    trainer.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
 
 def use_all_devices():
