@@ -64,3 +64,61 @@ def test_branch_refuses_what_it_cannot_continue(tiny_ferplus, tmp_path):  # noqa
         branch.main([str(tmp_path / "sam"), str(tmp_path / "again"), "--sam", "0.05"])
     with pytest.raises(SystemExit):
         branch.main([str(tmp_path / "plain"), str(tmp_path / "zero"), "--sam", "0"])
+
+
+def test_branch_with_another_order_continues_apart_and_soups(tiny_ferplus, tmp_path, capsys):  # noqa: F811
+    """A branch with its own --order-seed starts from the source's exact training state, takes other
+    batches from there (so it ends elsewhere than the unbranched run, after as many steps), and a
+    soup of the two is the mean of their weights."""
+    import keras
+
+    from training import soup
+
+    common = COMMON + ["--data", str(tiny_ferplus)]
+    train.main(common + ["--out", str(tmp_path / "whole")])
+    train.main(common + ["--out", str(tmp_path / "plain"), "--stop-at", "1"])
+    branch.main([str(tmp_path / "plain"), str(tmp_path / "other"), "--order-seed", "2"])
+    assert "order seed 2" in capsys.readouterr().out
+    config = json.loads((tmp_path / "other" / "config.json").read_text())
+    assert config["order_seed"] == 2 and config["seed"] == 1 and config["sam"] == 0  # plain steps, as the source's
+    assert (tmp_path / "other" / "last.keras").read_bytes() == (tmp_path / "plain" / "last.keras").read_bytes()
+    with pytest.raises(SystemExit, match="already draws its batches from seed 2"):
+        branch.main([str(tmp_path / "other"), str(tmp_path / "same"), "--order-seed", "2"])
+
+    train.main(common + ["--out", str(tmp_path / "other"), "--resume"])
+    whole = keras.saving.load_model(tmp_path / "whole" / "last.keras")
+    other = keras.saving.load_model(tmp_path / "other" / "last.keras")
+    assert int(other.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy())
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(whole.trainable_weights, other.trainable_weights)]
+    assert max(moved) > 1e-4  # other batches after the branch point
+
+    members = [tmp_path / "whole" / "model.keras", tmp_path / "other" / "model.keras"]
+    soup.main([*map(str, members), "--out", str(tmp_path / "soup"), "--data", str(tiny_ferplus)])
+    assert "soup of 2" in capsys.readouterr().out
+    from training.models import load_model, unwrap
+    a, b = (unwrap(load_model(m)) for m in members)
+    mixed = unwrap(load_model(tmp_path / "soup" / "model.keras"))
+    for wa, wb, wm in zip(a.get_weights(), b.get_weights(), mixed.get_weights()):
+        np.testing.assert_allclose(wm, (wa + wb) / 2, rtol=1e-5, atol=1e-6)
+    made = (tmp_path / "soup" / "command.txt").read_text().strip().splitlines()
+    assert made[0].startswith("python -m training.train") and made[-1].startswith("python -m training.soup")
+    assert any(line.startswith("python -m training.branch") for line in made)
+
+    soup.main([*map(str, members), "--select", "greedy", "--out", str(tmp_path / "greedy"), "--data", str(tiny_ferplus)])
+    assert "greedy: +" in capsys.readouterr().out and (tmp_path / "greedy" / "model.keras").is_file()
+
+
+def test_soup_refuses_what_it_cannot_average(tiny_ferplus, tmp_path):  # noqa: F811
+    from training import soup
+    from training.models import create_model
+
+    with pytest.raises(SystemExit):
+        soup.main([str(tmp_path / "a.keras"), "--out", str(tmp_path / "soup")])  # one member is no soup
+    with pytest.raises(SystemExit, match="not found"):
+        soup.main([str(tmp_path / "a.keras"), str(tmp_path / "b.keras"), "--out", str(tmp_path / "soup")])
+    create_model("pagenet").save(tmp_path / "a.keras")
+    create_model("pagenet", width=8).save(tmp_path / "b.keras")
+    with pytest.raises(SystemExit, match="not the architecture"):
+        soup.main([str(tmp_path / "a.keras"), str(tmp_path / "b.keras"), "--out", str(tmp_path / "soup"),
+                   "--data", str(tiny_ferplus)])
+    assert not (tmp_path / "soup").exists()

@@ -34,10 +34,12 @@ def test_committed_files_are_there(path):
     folder = path.parent
     for name in ("model.keras", "metrics.json", "command.txt", "confusion_test.png"):
         assert (folder / name).is_file(), name
-    # A trained network has its curve; an ensemble (training.ensemble) has its members' commands instead.
-    ensemble = "python -m training.ensemble" in (folder / "command.txt").read_text()
-    assert ensemble or (folder / "training_curves.png").is_file()
-    assert (folder / "history.csv").is_file() != ensemble
+    # A trained network has its curve; an ensemble or a soup (training.ensemble, training.soup) has
+    # its members' commands instead.
+    made = (folder / "command.txt").read_text()
+    combined = "python -m training.ensemble" in made or "python -m training.soup" in made
+    assert combined or (folder / "training_curves.png").is_file()
+    assert (folder / "history.csv").is_file() != combined
     assert (folder / "command.txt").read_text().startswith("python -m training.train")
 
 

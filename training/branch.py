@@ -1,8 +1,14 @@
-"""Branch a run at its saved epoch: a new run folder that continues the same schedule, data and
-targets from there, trained with sharpness-aware minimisation (training/sam.py) from then on.
+"""Branch a run at its saved epoch: a new run folder that continues the same schedule and
+targets from there, trained with sharpness-aware minimisation (training/sam.py, `--sam`) and/or
+on batches in another order (`--order-seed`) from then on.
 
     python -m training.branch /tmp/at89/campaign/pagenet_w20_2332_fkd runs/pagenet_w20_2332_fkd_sam89 --sam 0.05
     ./scripts/campaign.sh resume pagenet_w20_2332_fkd_sam89 MINUTES
+
+`--order-seed N` gives the branch its own batch order, copy choice and augmentation draws (the
+teachers' copies and answers stay the source's). Branches of one run that differ only in that
+end in one basin, so their weights can be averaged (training.soup): Gupta et al. (2020,
+"Stochastic Weight Averaging in Parallel") train a shared start, refine copies apart, and average.
 
 SAM costs about twice a plain step. Zhou et al. (2024, "Sharpness-Aware Minimization Efficiently
 Selects Flatter Minima Late in Training") found that switching to SAM for the last part of a
@@ -27,7 +33,7 @@ def epochs_done(run: Path) -> int:
     return len(rows)
 
 
-def branch(source: Path, out: Path, rho: float, argv: list[str]) -> int:
+def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int | None = None) -> int:
     """Writes the branch into `out`; returns the epoch it starts from."""
     import keras
 
@@ -41,25 +47,35 @@ def branch(source: Path, out: Path, rho: float, argv: list[str]) -> int:
     if (out / "last.keras").exists():
         raise ValueError(f"{out} already holds a run: choose a new folder")
     config = json.load(open(source / "config.json"))
-    if config.get("sam", 0) > 0:
+    if rho > 0 and config.get("sam", 0) > 0:
         raise ValueError(f"{source} already trains with SAM (rho {config['sam']}): resume it instead")
-    if config.get("backend", "tensorflow") != "tensorflow" or keras.backend.backend() != "tensorflow":
+    if rho > 0 and (config.get("backend", "tensorflow") != "tensorflow" or keras.backend.backend() != "tensorflow"):
         raise ValueError("SAM's training step needs the TensorFlow backend")
+    was = config.get("order_seed") if config.get("order_seed") is not None else config.get("seed")
+    if order_seed is not None and order_seed == was:
+        raise ValueError(f"{source} already draws its batches from seed {was}: choose another --order-seed")
 
-    plain = keras.saving.load_model(source / "last.keras")
-    # The same layers and the same optimizer object: weights, moments, EMA and step count carry over.
-    trainer = SharpnessAwareTrainer([keras.Input(plain.input_shape[1:]), *plain.layers], rho=rho, name=plain.name)
-    compile_trainer(trainer, plain.optimizer)
+    if rho > 0:
+        plain = keras.saving.load_model(source / "last.keras")
+        # The same layers and the same optimizer object: weights, moments, EMA and step count carry over.
+        trainer = SharpnessAwareTrainer([keras.Input(plain.input_shape[1:]), *plain.layers], rho=rho, name=plain.name)
+        compile_trainer(trainer, plain.optimizer)
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES + TARGET_FILES:
         if (source / name).is_file():
             shutil.copy2(source / name, out / name)
     at = epochs_done(source)
-    json.dump({**config, "sam": rho, "out": str(out), "branched_from": str(source), "branched_at_epoch": at},
+    changed = {"sam": rho} if rho > 0 else {}
+    if order_seed is not None:
+        changed["order_seed"] = order_seed
+    json.dump({**config, **changed, "out": str(out), "branched_from": str(source), "branched_at_epoch": at},
               open(out / "config.json", "w"), indent=2)
     with open(out / "command.txt", "a") as f:
         f.write("python -m training.branch " + " ".join(argv) + "\n")
-    trainer.save(out / "last.keras")
+    if rho > 0:
+        trainer.save(out / "last.keras")
+    else:  # the training state is unchanged: only what the resumed run reads from config.json differs
+        shutil.copy2(source / "last.keras", out / "last.keras")
     return at
 
 
@@ -68,15 +84,20 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", type=Path, help="a run folder (runs/NAME or campaign/NAME) at the epoch to branch from")
     ap.add_argument("out", type=Path, help="the new run folder (then: python -m training.train --out OUT --resume)")
-    ap.add_argument("--sam", type=float, required=True, metavar="RHO", help="SAM's radius from the branch on (e.g. 0.05)")
+    ap.add_argument("--sam", type=float, default=0.0, metavar="RHO", help="SAM's radius from the branch on (e.g. 0.05)")
+    ap.add_argument("--order-seed", type=int, default=None, metavar="N",
+                    help="the seed of the batch order, copy choice and augmentation from the branch on")
     args = ap.parse_args(argv)
-    if args.sam <= 0:
+    if args.sam < 0:
         ap.error("--sam must be above 0")
+    if args.sam == 0 and args.order_seed is None:
+        ap.error("give --sam RHO (above 0) and/or --order-seed N: a branch that changes nothing is the source")
     try:
-        at = branch(args.source, args.out, args.sam, argv)
+        at = branch(args.source, args.out, args.sam, argv, args.order_seed)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    print(f"{args.out}: branched from {args.source} after epoch {at}, SAM rho {args.sam} from here; "
+    what = ", ".join(([f"SAM rho {args.sam}"] if args.sam else []) + ([f"order seed {args.order_seed}"] if args.order_seed is not None else []))
+    print(f"{args.out}: branched from {args.source} after epoch {at}, {what} from here; "
           f"continue with: python -m training.train --out {args.out} --resume")
 
 

@@ -87,6 +87,10 @@ def parse_args(argv=None):
                     help="stop after the last epoch that fits in this many minutes from the start, so a chunk "
                          "ends on a saved epoch before its session or machine does (continue it with --resume)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--order-seed", type=int, default=None,
+                    help="seed of the batch order, the copy each face shows and the on-the-fly augmentation "
+                         "(default: --seed); the teachers' copies stay drawn from --seed, so a run with another "
+                         "order reuses an earlier run's teacher.npy")
     ap.add_argument("--out", type=Path, default=Path("runs/fernet"))
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     ap.add_argument("--init", type=Path, default=None,
@@ -281,12 +285,16 @@ def load_arrays(args):
     return x_train, y_train, x_valid, y_valid
 
 
+def order_seed(args) -> int:
+    return args.seed if args.order_seed is None else args.order_seed
+
+
 def make_batches(args, x_train, y_train) -> ShuffledBatches:
     if args.teacher_copies:  # load_arrays gave the copies, and the crowd's and the teachers' targets apart
         crowd, answers = y_train
-        return ConsistentBatches(x_train, crowd, answers, args.teacher_weight, args.batch_size, args.seed,
+        return ConsistentBatches(x_train, crowd, answers, args.teacher_weight, args.batch_size, order_seed(args),
                                  args.data_parallel, args.copy_mix)
-    return ShuffledBatches(x_train, y_train, args.batch_size, args.seed, args.data_parallel)
+    return ShuffledBatches(x_train, y_train, args.batch_size, order_seed(args), args.data_parallel)
 
 
 def init_weights(model: keras.Model, path: Path):
@@ -344,7 +352,7 @@ def use_all_devices():
 
 
 # Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
-RUN_SETTINGS = ("label_mode", "sam", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "limit", "patience", "seed", "batch_size")
+RUN_SETTINGS = ("label_mode", "sam", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "limit", "patience", "seed", "order_seed", "batch_size")
 
 
 def restore_run_settings(args):
@@ -424,7 +432,7 @@ def main(argv=None):
                       np.concatenate([y_valid, np.zeros((pad, *y_valid.shape[1:]), y_valid.dtype)]),
                       np.concatenate([np.ones(len(x_valid)), np.zeros(pad)]).astype("float32"))
     callbacks = [
-        SeedEachEpoch(args.seed, batches),
+        SeedEachEpoch(order_seed(args), batches),
         keras.callbacks.ModelCheckpoint(out / "last.keras"),
         keras.callbacks.CSVLogger(out / "history.csv", append=True),
     ]
