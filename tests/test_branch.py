@@ -107,6 +107,15 @@ def test_branch_with_another_order_continues_apart_and_soups(tiny_ferplus, tmp_p
     soup.main([*map(str, members), "--select", "greedy", "--out", str(tmp_path / "greedy"), "--data", str(tiny_ferplus)])
     assert "greedy: +" in capsys.readouterr().out and (tmp_path / "greedy" / "model.keras").is_file()
 
+    # --recompute-bn: the learnt weights stay the mean; the batch-norm statistics are measured anew
+    soup.main([*map(str, members), "--recompute-bn", "--out", str(tmp_path / "bn"), "--data", str(tiny_ferplus)])
+    remeasured = unwrap(load_model(tmp_path / "bn" / "model.keras"))
+    for wa, wb, wm in zip(a.trainable_weights, b.trainable_weights, remeasured.trainable_weights):
+        np.testing.assert_allclose(np.asarray(wm), (np.asarray(wa) + np.asarray(wb)) / 2, rtol=1e-5, atol=1e-6)
+    stats = [(np.asarray(x), np.asarray(y), np.asarray(z)) for x, y, z in
+             zip(a.non_trainable_weights, b.non_trainable_weights, remeasured.non_trainable_weights) if "moving" in x.path]
+    assert stats and max(np.abs(z - (x + y) / 2).max() for x, y, z in stats) > 1e-3
+
 
 def test_soup_refuses_what_it_cannot_average(tiny_ferplus, tmp_path):  # noqa: F811
     from training import soup

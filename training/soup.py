@@ -8,7 +8,8 @@ ship it. Averaging only works for networks in one basin of the loss: branches of
 differ in what they saw after the branch point (`training.branch --order-seed`), as in Gupta et
 al. (2020, "Stochastic Weight Averaging in Parallel"); two runs from scratch average to a much
 worse network (bench/weight_average.py shows it). Every weight is averaged, batch-norm
-statistics included.
+statistics included; `--recompute-bn` then measures those statistics again on plain Train faces
+(as SWA does: the mean of the members' statistics is not the statistics of the mean network).
 
 `--select greedy` is Wortsman et al.'s (2022) greedy soup: the members are ranked by Valid
 accuracy, and each in turn joins the soup only if the soup's Valid accuracy does not drop.
@@ -32,11 +33,34 @@ def mean_weights(models) -> list:
     return [sum(ws) / len(ws) for ws in zip(*(m.get_weights() for m in models))]
 
 
+def recompute_batch_norm(model, images, batches: int = 100, batch_size: int = 128, seed: int = 0):
+    """Sets every batch-norm layer's moving statistics to their mean over `batches` random batches
+    of `images`, the network otherwise as in training (dropout on); the other weights stay."""
+    import keras
+    import numpy as np
+
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.moving_mean.assign(np.zeros(layer.moving_mean.shape))
+        layer.moving_variance.assign(np.ones(layer.moving_variance.shape))
+    order = np.random.default_rng(seed).permutation(len(images))
+    batches = min(batches, len(images) // batch_size) or 1
+    for k in range(batches):
+        for layer in layers:  # momentum k/(k+1): the running value is the mean over the batches so far
+            layer.momentum = k / (k + 1)
+        model(images[order[k * batch_size:(k + 1) * batch_size]].astype("float32"), training=True)
+    for layer, momentum in zip(layers, saved):
+        layer.momentum = momentum
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("members", type=Path, nargs="+", help=".keras models of one architecture (branches of one run)")
     ap.add_argument("--select", choices=["all", "greedy"], default="all",
                     help="greedy: a member joins only if the soup's Valid accuracy does not drop")
+    ap.add_argument("--recompute-bn", action="store_true",
+                    help="measure the soup's batch-norm statistics again on 100 batches of plain Train faces")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder, for the Valid figures")
     args = ap.parse_args(argv)
@@ -62,6 +86,8 @@ def main(argv=None):
     soup = unwrap(load_model(args.members[0]))  # a fresh copy of the architecture to hold the mean
 
     def valid(model) -> dict:
+        if args.recompute_bn and model is soup:
+            recompute_batch_norm(soup, splits["train"].images)
         return evaluate(model, splits, split_names=("valid",))["valid"]["ferplus_majority"]
 
     def show(name, r):
