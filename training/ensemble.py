@@ -59,6 +59,19 @@ def greedy_selection(probs, labels) -> list[int]:
     return chosen
 
 
+def load_members(paths: list[Path], data: Path):
+    """FER+ (for the Valid figures) and the models at `paths`, or exit with a clear error."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        sys.exit(f"error: not found: {', '.join(missing)}")
+    from training.models import load_model
+
+    try:
+        return load_ferplus(data), [load_model(p) for p in paths]
+    except (DataError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
 def member_commands(path: Path) -> list[str]:
     """The commands that made a member (its folder's command.txt), if they are on record."""
     record = path.parent / "command.txt"
@@ -80,19 +93,15 @@ def main(argv=None):
         sys.exit("error: --weights needs one non-negative number per member, not all zero")
     if args.select == "greedy" and args.weights:
         sys.exit("error: --select greedy weighs the members it keeps equally; leave out --weights")
-    missing = [str(m) for m in args.members if not m.is_file()]
-    if missing:
-        sys.exit(f"error: not found: {', '.join(missing)}")
 
     from training.data import protocol_labels
     from training.evaluate import evaluate, predict
-    from training.models import load_model, unwrap, with_test_time_views
+    from training.models import unwrap, with_test_time_views
 
+    splits, members = load_members(args.members, args.data)
     try:
-        splits = load_ferplus(args.data)
-        members = [load_model(m) for m in args.members]
         viewed = [with_test_time_views(unwrap(m), args.views) for m in members]
-    except (DataError, ValueError) as e:
+    except ValueError as e:  # no such preset of views
         sys.exit(f"error: {e}")
 
     def report(name, model):

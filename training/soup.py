@@ -25,8 +25,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from training.data import DataError, default_data_dir, load_ferplus
-from training.ensemble import member_commands
+from training.data import default_data_dir
+from training.ensemble import load_members, member_commands
 
 
 def mean_weights(models) -> list:
@@ -66,18 +66,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if len(args.members) < 2:
         ap.error("a soup needs two or more members")
-    missing = [str(m) for m in args.members if not m.is_file()]
-    if missing:
-        sys.exit(f"error: not found: {', '.join(missing)}")
 
     from training.evaluate import evaluate
     from training.models import load_model, unwrap
 
-    try:
-        splits = load_ferplus(args.data)
-        members = [unwrap(load_model(m)) for m in args.members]
-    except (DataError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    splits, members = load_members(args.members, args.data)
+    members = [unwrap(m) for m in members]
     shapes = [[w.shape for w in m.get_weights()] for m in members]
     for path, shape in zip(args.members[1:], shapes[1:]):
         if shape != shapes[0]:
@@ -85,9 +79,12 @@ def main(argv=None):
 
     soup = unwrap(load_model(args.members[0]))  # a fresh copy of the architecture to hold the mean
 
-    def valid(model) -> dict:
-        if args.recompute_bn and model is soup:
+    def mix(indices):
+        soup.set_weights(mean_weights([members[i] for i in indices]))
+        if args.recompute_bn:
             recompute_batch_norm(soup, splits["train"].images)
+
+    def valid(model) -> dict:
         return evaluate(model, splits, split_names=("valid",))["valid"]["ferplus_majority"]
 
     def show(name, r):
@@ -103,14 +100,14 @@ def main(argv=None):
         ranked = sorted(range(len(members)), key=lambda i: -scores[i])
         keep, best = [ranked[0]], scores[ranked[0]]
         for i in ranked[1:]:
-            soup.set_weights(mean_weights([members[j] for j in keep + [i]]))
+            mix(keep + [i])
             acc = valid(soup)["accuracy"]
             print(f"  greedy: + {args.members[i]} -> Valid accuracy {acc:.4f} ({'kept' if acc >= best else 'left out'})")
             if acc >= best:
                 keep, best = keep + [i], acc
     else:
         keep = list(range(len(members)))
-    soup.set_weights(mean_weights([members[i] for i in keep]))
+    mix(keep)
     kept = [args.members[i] for i in keep]
     show(f"soup of {len(kept)}", valid(soup))
 
