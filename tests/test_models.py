@@ -48,6 +48,33 @@ def test_pagenet_channels_replace_the_width_multiples():
         create_model("pagenet", channels=(24, 48, 96))
 
 
+def test_pagenet_squeeze_excite_gates_each_stage():
+    import keras
+
+    plain = create_model("pagenet", width=20, convs=(2, 3, 3, 2))
+    gated = create_model("pagenet", width=20, convs=(2, 3, 3, 2), squeeze_excite=8)
+    # Per stage: a 1x1 conv down to C/8 and one back up to C, each with biases.
+    extra = sum(c * (c // 8) + c // 8 + (c // 8) * c + c for c in (20, 40, 80, 160))
+    assert gated.count_params() - plain.count_params() == extra
+    assert gated.count_params() <= 560_000  # still inside the page's 0.6 MB bundle
+    # The stage's output is its features scaled channel by channel by a gate in (0, 1).
+    x = np.random.default_rng(0).integers(0, 256, (2, 48, 48, 1)).astype("float32")
+    probe = keras.Model(gated.input, [gated.get_layer(n).output for n in
+                                      ("stage4_b_relu", "stage4_se_expand", "stage4_se_excite")])
+    features, gate, excited = (np.asarray(t) for t in probe(x, training=False))
+    assert gate.shape == (2, 1, 1, 160) and (gate > 0).all() and (gate < 1).all()
+    np.testing.assert_allclose(excited, features * gate, rtol=1e-5, atol=1e-6)
+
+
+def test_squeeze_excite_option_is_pagenet_only(capsys):
+    from training.train import parse_args
+
+    assert parse_args(["--model", "pagenet", "--squeeze-excite", "8"]).squeeze_excite == 8
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "fernet", "--squeeze-excite", "8"])
+    assert "--squeeze-excite applies to --model pagenet only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("option", ["--convs", "--channels"])
 def test_shape_options_are_pagenet_only(option, capsys):
     from training.train import parse_args

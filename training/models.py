@@ -32,6 +32,18 @@ def _conv_bn_relu(x, filters, name, strides=1):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
+def _squeeze_excite(x, reduction, name):
+    """Hu et al.'s squeeze-and-excitation: each channel rescaled by a gate computed from all
+    channels' means, so a stage can weigh its features by what the whole face shows."""
+    channels = x.shape[-1]
+    gate = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
+    # 1x1 convolutions on the 1x1 map, as keras.applications' EfficientNet does: tfjs runs them as
+    # fused convolutions, where Dense on a 4-D tensor exports as a dozen reshape and gather ops.
+    gate = layers.Conv2D(max(1, channels // reduction), 1, activation="relu", name=f"{name}_reduce")(gate)
+    gate = layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_expand")(gate)
+    return layers.Multiply(name=f"{name}_excite")([x, gate])
+
+
 def seed_cnn(dropout: float = 0.4) -> keras.Model:
     """The original student CNN: Conv-BN-ReLU 32, 32, 64, 64, 128, 256, dense head."""
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
@@ -79,7 +91,8 @@ def fernet(width: int = 32, dropout: float = 0.3) -> keras.Model:
     return keras.Model(inputs, outputs, name="fernet")
 
 
-def pagenet(width: int = 16, convs=(2, 2, 2, 2), channels=None, dropout: float = 0.3) -> keras.Model:
+def pagenet(width: int = 16, convs=(2, 2, 2, 2), channels=None, dropout: float = 0.3,
+            squeeze_excite: int = 0) -> keras.Model:
     """Page model: a plain VGG-style stack of 3x3 Conv-BN-ReLU at four resolutions (48, 24, 12, 6 px)
     with 1x, 2x, 4x, 8x `width` channels, max-pool between, global average pooling, softmax.
     `convs` says how many convolutions each resolution gets (default two each); `channels`, four
@@ -92,6 +105,8 @@ def pagenet(width: int = 16, convs=(2, 2, 2, 2), channels=None, dropout: float =
     (`python bench/train_speed.py --models pagenet separable`), and training time is what
     limits accuracy here. Extra depth is cheapest in the middle stages: a conv at 24 or 12 px
     costs as many multiply-adds as one at 48 px but a quarter of the parameters of one at 6 px.
+    `squeeze_excite` R > 0 ends each resolution with a squeeze-and-excitation gate whose hidden
+    layer has 1/R of the channels (about 2/R of the last stage's channels squared in parameters).
     """
     if len(convs) != 4 or min(convs) < 1:
         raise ValueError(f"convs needs four counts of at least 1, one per resolution; got {convs}")
@@ -105,6 +120,8 @@ def pagenet(width: int = 16, convs=(2, 2, 2, 2), channels=None, dropout: float =
             x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
         for i in range(count):
             x = _conv_bn_relu(x, filters, f"stage{stage}_{'abcdefgh'[i]}")
+        if squeeze_excite:
+            x = _squeeze_excite(x, squeeze_excite, f"stage{stage}_se")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="head_drop")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)

@@ -43,6 +43,8 @@ def parse_args(argv=None):
                     help="pagenet only: 3x3 convolutions at each of its four resolutions (default 2 2 2 2)")
     ap.add_argument("--channels", type=int, nargs=4, default=None, metavar="C",
                     help="pagenet only: channels at each of its four resolutions (default: 1x, 2x, 4x, 8x --width)")
+    ap.add_argument("--squeeze-excite", type=int, default=None, metavar="R",
+                    help="pagenet only: end each resolution with a squeeze-and-excitation gate, hidden size channels/R")
     ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
     ap.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
@@ -102,9 +104,9 @@ def parse_args(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="use only the first N train/valid images (smoke tests)")
     ap.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 (progress bar), 2 (a line an epoch)")
     args = ap.parse_args(argv)
-    for option in ("convs", "channels"):
+    for option in ("convs", "channels", "squeeze_excite"):
         if getattr(args, option) and args.model != "pagenet":
-            ap.error(f"--{option} applies to --model pagenet only")
+            ap.error(f"--{option.replace('_', '-')} applies to --model pagenet only")
     if args.teacher_copies and (args.teacher_copies < 2 or not args.teacher):
         ap.error("--teacher-copies takes 2 or more copies, and --teacher")
     if not 0 <= args.copy_mix <= 1 or (args.copy_mix and not args.teacher_copies):
@@ -311,7 +313,8 @@ def init_weights(model: keras.Model, path: Path):
 def build(args, steps_per_epoch):
     keras.utils.set_random_seed(args.seed)
     model = create_model(args.model, width=args.width, convs=tuple(args.convs) if args.convs else None,
-                         channels=tuple(args.channels) if args.channels else None)
+                         channels=tuple(args.channels) if args.channels else None,
+                         squeeze_excite=args.squeeze_excite)
     layers = [keras.Input(model.input_shape[1:])]
     if args.augment > 0:
         # With --teacher-copies the geometry and cut-out are already in the copies the teachers answered on.
