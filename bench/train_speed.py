@@ -9,9 +9,9 @@ for the bare network and wrapped in flip averaging (what a released model may sh
 `pagenet:WIDTH:CONVS` also sets the convolutions per resolution (`:2332` is --convs 2 3 3 2), and
 `pagenet:WIDTH:CONVS:C1-C2-C3-C4` the channels per resolution (--channels; WIDTH is then ignored).
 
-`separable` is not a production model: it is the shape of the best compact FER+ model
-published (depthwise-separable 48-96-192-384, ~0.17M parameters), kept here so the choice
-of plain convolutions for `pagenet` can be re-measured.
+`separable` is pagenet with depthwise-separable convolutions (training.train --separable) in the
+shape of the best compact FER+ model published (48-96-192-384 channels, 3-3-2-1 convolutions,
+~0.17M parameters); `separable::CONVS:C1-C2-C3-C4` changes its convolutions and channels.
 """
 
 import argparse
@@ -27,29 +27,16 @@ import numpy as np
 from training.models import create_model, with_flip_averaging
 
 
-def separable_reference() -> keras.Model:
-    from keras import layers
-
-    inputs = keras.Input((48, 48, 1))
-    x = inputs
-    for stage, (filters, convs) in enumerate([(48, 3), (96, 3), (192, 2), (384, 1)]):
-        if stage:
-            x = layers.MaxPooling2D()(x)
-        for _ in range(convs):
-            x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
-            x = layers.LeakyReLU(0.02)(x)
-    x = layers.SeparableConv2D(8, 3, padding="same")(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, layers.Softmax()(x), name="separable")
-
-
 def measure(name, batch, steps, precision):
     keras.mixed_precision.set_global_policy(precision)
     base, width, convs, channels = (name.split(":") + [None, None, None])[:4]
-    model = separable_reference() if name == "separable" else create_model(
-        base, width=int(width) if width else None, convs=tuple(map(int, convs)) if convs else None,
-        channels=tuple(map(int, channels.split("-"))) if channels else None)
+    convs = tuple(map(int, convs)) if convs else None
+    channels = tuple(map(int, channels.split("-"))) if channels else None
+    if base == "separable":
+        model = create_model("pagenet", separable=True, convs=convs or (3, 3, 2, 1),
+                             channels=channels or (48, 96, 192, 384))
+    else:
+        model = create_model(base, width=int(width) if width else None, convs=convs, channels=channels)
     model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto")
     x = np.random.randint(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(np.random.randint(0, 8, batch * steps), 8)

@@ -42,7 +42,10 @@ from training.data import EMOTIONS, DataError, default_data_dir, load_ferplus  #
 # Biases and the prior correction's 8 numbers quantised to 256 levels moved probabilities by up to
 # 0.040 for no saving worth having (pagenet: top-1 parity 99.2%, against 99.4% and 0.033 for "kernels").
 QUANTIZE = {"float16": {"float16": True}, "uint8": {"uint8": True}, "none": None,
-            "kernels": {"uint8": ["*/convolution/merged_input", "*probs*/Cast/ReadVariableOp"], "float16": True}}
+            "kernels": {"uint8": ["*/convolution/merged_input", "*probs*/Cast/ReadVariableOp",
+                                  # depthwise-separable convolutions: the 3x3 depthwise and 1x1 pointwise kernels
+                                  "*/separable_conv2d/ReadVariableOp", "*/separable_conv2d/merged_input"],
+                        "float16": True}}
 
 
 CONVERTER_INSTALL = "pip install --no-deps -r requirements-export.txt"

@@ -66,6 +66,17 @@ def test_pagenet_squeeze_excite_gates_each_stage():
     np.testing.assert_allclose(excited, features * gate, rtol=1e-5, atol=1e-6)
 
 
+def test_pagenet_separable_is_the_compact_peers_shape():
+    peer = create_model("pagenet", channels=(48, 96, 192, 384), convs=(3, 3, 2, 1), separable=True)
+    kinds = {layer.name: type(layer).__name__ for layer in peer.layers if layer.name.endswith("_conv")}
+    # The first convolution sees one gray channel, so it stays plain; every other one is separable.
+    assert kinds.pop("stage1_a_conv") == "Conv2D"
+    assert len(kinds) == 8 and set(kinds.values()) == {"SeparableConv2D"}
+    assert 165_000 < peer.count_params() < 180_000  # the published model's ~0.17M
+    plain = create_model("pagenet", channels=(48, 96, 192, 384), convs=(3, 3, 2, 1))
+    assert peer.count_params() < plain.count_params() / 5
+
+
 def test_squeeze_excite_option_is_pagenet_only(capsys):
     from training.train import parse_args
 
@@ -73,6 +84,11 @@ def test_squeeze_excite_option_is_pagenet_only(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--model", "fernet", "--squeeze-excite", "8"])
     assert "--squeeze-excite applies to --model pagenet only" in capsys.readouterr().err
+    assert parse_args(["--model", "pagenet", "--separable"]).separable is True
+    assert parse_args(["--model", "fernet"]).separable is None  # unset: fernet's factory never sees it
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "fernet", "--separable"])
+    assert "--separable applies to --model pagenet only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option", ["--convs", "--channels"])

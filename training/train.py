@@ -45,6 +45,8 @@ def parse_args(argv=None):
                     help="pagenet only: channels at each of its four resolutions (default: 1x, 2x, 4x, 8x --width)")
     ap.add_argument("--squeeze-excite", type=int, default=None, metavar="R",
                     help="pagenet only: end each resolution with a squeeze-and-excitation gate, hidden size channels/R")
+    ap.add_argument("--separable", action="store_true", default=None,
+                    help="pagenet only: depthwise-separable convolutions after the first one")
     ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
     ap.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
@@ -104,7 +106,7 @@ def parse_args(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="use only the first N train/valid images (smoke tests)")
     ap.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 (progress bar), 2 (a line an epoch)")
     args = ap.parse_args(argv)
-    for option in ("convs", "channels", "squeeze_excite"):
+    for option in ("convs", "channels", "squeeze_excite", "separable"):
         if getattr(args, option) and args.model != "pagenet":
             ap.error(f"--{option.replace('_', '-')} applies to --model pagenet only")
     if args.teacher_copies and (args.teacher_copies < 2 or not args.teacher):
@@ -314,7 +316,7 @@ def build(args, steps_per_epoch):
     keras.utils.set_random_seed(args.seed)
     model = create_model(args.model, width=args.width, convs=tuple(args.convs) if args.convs else None,
                          channels=tuple(args.channels) if args.channels else None,
-                         squeeze_excite=args.squeeze_excite)
+                         squeeze_excite=args.squeeze_excite, separable=args.separable)
     layers = [keras.Input(model.input_shape[1:])]
     if args.augment > 0:
         # With --teacher-copies the geometry and cut-out are already in the copies the teachers answered on.
