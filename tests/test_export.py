@@ -31,3 +31,20 @@ def test_missing_model_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "export/convert.py", "--model", str(tmp_path / "none.keras")],
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "not found" in r.stderr
+
+
+def test_separable_kernels_are_quantised_like_the_others(tmp_path):
+    # The converter names a separable layer's kernels apart from a plain convolution's; left out of
+    # the "kernels" rule they would ship as float16, twice the bytes.
+    from training.models import create_model
+
+    model = create_model("pagenet", channels=(8, 16, 32, 64), convs=(2, 1, 1, 1), separable=True)
+    model.save(tmp_path / "separable.keras")
+    r = subprocess.run([sys.executable, "export/convert.py", "--model", str(tmp_path / "separable.keras"),
+                        "--out", str(tmp_path / "bundle"), "--parity-images", "0"],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    spec = json.loads((tmp_path / "bundle" / "model.json").read_text())
+    separable = [w for group in spec["weightsManifest"] for w in group["weights"] if "separable_conv2d" in w["name"]]
+    assert len(separable) == 2 * 4  # depthwise and pointwise kernels of the four separable convolutions
+    assert all(w["quantization"]["dtype"] == "uint8" for w in separable)
