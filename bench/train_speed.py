@@ -12,6 +12,8 @@ for the bare network and wrapped in flip averaging (what a released model may sh
 `separable` is pagenet with depthwise-separable convolutions (training.train --separable) in the
 shape of the best compact FER+ model published (48-96-192-384 channels, 3-3-2-1 convolutions,
 ~0.17M parameters); `separable::CONVS:C1-C2-C3-C4` changes its convolutions and channels.
+`rep:WIDTH:CONVS[:C1-C2-C3-C4]` is pagenet trained with RepVGG branches (training.train --rep-branches),
+the training-time network; the page runs it folded into the plain one.
 """
 
 import argparse
@@ -35,6 +37,9 @@ def measure(name, batch, steps, precision):
     if base == "separable":
         model = create_model("pagenet", separable=True, convs=convs or (3, 3, 2, 1),
                              channels=channels or (48, 96, 192, 384))
+    elif base == "rep":
+        model = create_model("pagenet", rep_branches=True, width=int(width) if width else None,
+                             convs=convs, channels=channels)
     else:
         model = create_model(base, width=int(width) if width else None, convs=convs, channels=channels)
     model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto")

@@ -77,9 +77,10 @@ def import_converter():
 
 def convert(model_path: Path, out: Path, quantize: str) -> dict:
     from training.models import load_model
+    from training.reparam import fuse
 
     converter, _ = import_converter()
-    model = load_model(model_path)
+    model = fuse(load_model(model_path))  # a network trained with RepVGG branches ships folded: the plain one
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = Path(tmp) / "saved_model"
         model.export(saved_model, format="tf_saved_model", verbose=False)

@@ -1,6 +1,7 @@
 """export/convert.py on the committed model: a graph-model bundle that agrees with Keras."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -48,3 +49,22 @@ def test_separable_kernels_are_quantised_like_the_others(tmp_path):
     separable = [w for group in spec["weightsManifest"] for w in group["weights"] if "separable_conv2d" in w["name"]]
     assert len(separable) == 2 * 4  # depthwise and pointwise kernels of the four separable convolutions
     assert all(w["quantization"]["dtype"] == "uint8" for w in separable)
+
+
+def test_rep_branches_export_as_the_plain_network(tmp_path):
+    # A network trained with RepVGG branches is exported folded: the plain network's weights, no extra paths.
+    from training.models import create_model
+
+    shape = dict(channels=(8, 16, 32, 64), convs=(2, 1, 1, 1))
+    create_model("pagenet", rep_branches=True, **shape).save(tmp_path / "rep.keras")
+    create_model("pagenet", **shape).save(tmp_path / "plain.keras")
+    sizes = {}
+    for name in ("rep", "plain"):
+        r = subprocess.run([sys.executable, "export/convert.py", "--model", str(tmp_path / f"{name}.keras"),
+                            "--out", str(tmp_path / name), "--parity-images", "0"],
+                           cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        spec = json.loads((tmp_path / name / "model.json").read_text())
+        sizes[name] = sum(math.prod(w["shape"]) for group in spec["weightsManifest"] for w in group["weights"])
+        assert not any("rep" in w["name"] for group in spec["weightsManifest"] for w in group["weights"])
+    assert sizes["rep"] == sizes["plain"]

@@ -77,6 +77,43 @@ def test_pagenet_separable_is_the_compact_peers_shape():
     assert peer.count_params() < plain.count_params() / 5
 
 
+def _randomise_batch_norms(model, seed=0):
+    """Trained-looking batch-norm statistics, so a fold is tested on more than identity layers."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.3, c), rng.normal(0, 0.3, c),
+                               rng.uniform(0.5, 2, c)])
+
+
+@pytest.mark.parametrize("squeeze_excite", [0, 4])
+def test_rep_branches_fold_into_the_plain_pagenet(squeeze_excite):
+    from training.reparam import fuse, has_rep_branches
+
+    shape = dict(width=8, convs=(2, 3, 3, 2), squeeze_excite=squeeze_excite)
+    trained = create_model("pagenet", rep_branches=True, **shape)
+    names = {layer.name for layer in trained.layers}
+    # A 1x1 path beside every 3x3; the identity only where a block keeps its channel count.
+    assert sum(n.endswith("_rep1x1_conv") for n in names) == 10
+    assert {n for n in names if n.endswith("_repid_bn")} == {
+        f"stage{s}_{c}_repid_bn" for s, c in [(1, "b"), (2, "b"), (2, "c"), (3, "b"), (3, "c"), (4, "b")]}
+    _randomise_batch_norms(trained)
+    plain = fuse(trained)
+    reference = create_model("pagenet", **shape)
+    assert not has_rep_branches(plain)
+    assert [layer.name for layer in plain.layers] == [layer.name for layer in reference.layers]
+    assert plain.count_params() == reference.count_params() < trained.count_params()
+    x = np.random.default_rng(1).integers(0, 256, (8, 48, 48, 1)).astype("float32")
+    expected = np.asarray(trained(x, training=False))
+    np.testing.assert_allclose(np.asarray(plain(x, training=False)), expected, atol=2e-6)
+    assert fuse(plain) is plain  # a plain network passes unchanged
+    with pytest.raises(ValueError, match="does not combine with separable"):
+        create_model("pagenet", rep_branches=True, separable=True)
+
+
 def test_squeeze_excite_option_is_pagenet_only(capsys):
     from training.train import parse_args
 
@@ -89,6 +126,10 @@ def test_squeeze_excite_option_is_pagenet_only(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--model", "fernet", "--separable"])
     assert "--separable applies to --model pagenet only" in capsys.readouterr().err
+    assert parse_args(["--model", "pagenet", "--rep-branches"]).rep_branches is True
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "fernet", "--rep-branches"])
+    assert "--rep-branches applies to --model pagenet only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option", ["--convs", "--channels"])

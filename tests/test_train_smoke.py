@@ -110,6 +110,27 @@ def test_warm_restart_and_release(tiny_ferplus, tmp_path, capsys):
         train.main(common + ["--out", str(tmp_path / "bad"), "--init", str(out / "model.keras"), "--model", "seed_cnn"])
 
 
+def test_rep_branches_train_and_release_as_the_plain_network(tiny_ferplus, tmp_path, capsys):
+    import numpy as np
+
+    from training import release
+    from training.models import create_model, load_model
+    from training.reparam import has_rep_branches
+
+    run = tmp_path / "rep"
+    train.main(["--data", str(tiny_ferplus), "--model", "pagenet", "--width", "4", "--rep-branches",
+                "--batch-size", "4", "--verbose", "0", "--epochs", "1", "--warmup-epochs", "0", "--out", str(run)])
+    trained = load_model(run / "model.keras")
+    assert has_rep_branches(trained)
+    release.main([str(run), "--out", str(tmp_path / "out"), "--data", str(tiny_ferplus)])
+    assert "folded the RepVGG branches" in capsys.readouterr().out
+    shipped = load_model(tmp_path / "out" / "model.keras")
+    assert not has_rep_branches(shipped)
+    assert shipped.count_params() == create_model("pagenet", width=4).count_params()
+    x = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(shipped(x)), np.asarray(trained(x)), atol=2e-6)
+
+
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_ferplus, tmp_path):
     """A 2-epoch schedule in one go, and the same schedule stopped after epoch 1 then resumed
     in a new process (as a campaign split across sessions is), end on the same weights,

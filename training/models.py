@@ -33,6 +33,22 @@ def _conv_bn_relu(x, filters, name, strides=1, separable=False):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
+def _rep_conv_bn_relu(x, filters, name):
+    """A RepVGG block (Ding et al. 2021) for training: the 3x3 convolution plus a 1x1 one and, where
+    the shapes allow, the identity, each batch-normalised, summed before the ReLU. The extra paths
+    make a plain stack train like a residual one; `training.reparam.fuse` folds all three into one
+    3x3 convolution afterwards, so the page runs the plain network at the plain network's cost.
+    The 3x3 path keeps the plain block's layer names."""
+    branches = [layers.BatchNormalization(name=f"{name}_bn")(
+        layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x))]
+    branches.append(layers.BatchNormalization(name=f"{name}_rep1x1_bn")(
+        layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_rep1x1_conv")(x)))
+    if x.shape[-1] == filters:
+        branches.append(layers.BatchNormalization(name=f"{name}_repid_bn")(x))
+    x = layers.Add(name=f"{name}_rep_add")(branches)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
 def _squeeze_excite(x, reduction, name):
     """Hu et al.'s squeeze-and-excitation: each channel rescaled by a gate computed from all
     channels' means, so a stage can weigh its features by what the whole face shows."""
@@ -93,7 +109,7 @@ def fernet(width: int = 32, dropout: float = 0.3) -> keras.Model:
 
 
 def pagenet(width: int = 16, convs=(2, 2, 2, 2), channels=None, dropout: float = 0.3,
-            squeeze_excite: int = 0, separable: bool = False) -> keras.Model:
+            squeeze_excite: int = 0, separable: bool = False, rep_branches: bool = False) -> keras.Model:
     """Page model: a plain VGG-style stack of 3x3 Conv-BN-ReLU at four resolutions (48, 24, 12, 6 px)
     with 1x, 2x, 4x, 8x `width` channels, max-pool between, global average pooling, softmax.
     `convs` says how many convolutions each resolution gets (default two each); `channels`, four
@@ -111,7 +127,11 @@ def pagenet(width: int = 16, convs=(2, 2, 2, 2), channels=None, dropout: float =
     `separable` makes every convolution but the first depthwise-separable, the shape of the best
     compact FER+ model (48-96-192-384 channels, 3-3-2-1 convolutions, 0.17M parameters); the first
     stays plain because a depthwise filter on the one gray channel would be a single 3x3 kernel.
+    `rep_branches` trains each convolution as a RepVGG block (1x1 and identity paths beside the 3x3);
+    `training.reparam.fuse` turns the trained network into the plain one, weights folded in.
     """
+    if separable and rep_branches:
+        raise ValueError("rep_branches folds into plain 3x3 convolutions; it does not combine with separable")
     if len(convs) != 4 or min(convs) < 1:
         raise ValueError(f"convs needs four counts of at least 1, one per resolution; got {convs}")
     channels = tuple(channels) if channels else tuple(width * m for m in (1, 2, 4, 8))
@@ -123,8 +143,11 @@ def pagenet(width: int = 16, convs=(2, 2, 2, 2), channels=None, dropout: float =
         if stage > 1:
             x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
         for i in range(count):
-            x = _conv_bn_relu(x, filters, f"stage{stage}_{'abcdefgh'[i]}",
-                              separable=separable and (stage, i) != (1, 0))
+            name = f"stage{stage}_{'abcdefgh'[i]}"
+            if rep_branches:
+                x = _rep_conv_bn_relu(x, filters, name)
+            else:
+                x = _conv_bn_relu(x, filters, name, separable=separable and (stage, i) != (1, 0))
         if squeeze_excite:
             x = _squeeze_excite(x, squeeze_excite, f"stage{stage}_se")
     x = layers.GlobalAveragePooling2D(name="gap")(x)

@@ -25,6 +25,9 @@ more accuracy, no less recall), falling back to the cost rule where there is non
 alone once chose a tau one step short of that floor and refused an ensemble that beat the shipped
 API model on both figures one step later (campaign/README.md, 2026-12-02).
 
+A network trained with RepVGG branches (`training.train --rep-branches`) is released folded into
+the plain network (training/reparam.py): same answers, the plain network's cost.
+
 `--must-beat MODEL` makes it safe to release straight into `models/`: unless the new model beats
 MODEL (the shipped one) on Valid (higher accuracy, by more than chance: a one-sided exact McNemar
 test on the faces the two disagree on, p < 0.05; and a mean class recall no lower), nothing is
@@ -178,12 +181,16 @@ def main(argv=None):
         sys.exit(f"error: {last / 'model.keras'} not found")
 
     from training.models import load_model, with_prior_correction, with_test_time_views  # deferred: slow imports
+    from training.reparam import fuse, has_rep_branches
 
     try:
         splits = load_ferplus(args.data)
     except DataError as e:
         sys.exit(f"error: {e}")
     model = load_model(last / "model.keras")
+    if has_rep_branches(model):
+        model = fuse(model)
+        print(f"folded the RepVGG branches into the plain {model.name} ({model.count_params():,} parameters)")
     figures = report(valid_figures(model, splits), "as trained")
     if args.views > 1:
         model = with_test_time_views(model, args.views)

@@ -47,6 +47,9 @@ def parse_args(argv=None):
                     help="pagenet only: end each resolution with a squeeze-and-excitation gate, hidden size channels/R")
     ap.add_argument("--separable", action="store_true", default=None,
                     help="pagenet only: depthwise-separable convolutions after the first one")
+    ap.add_argument("--rep-branches", action="store_true", default=None,
+                    help="pagenet only: train each convolution as a RepVGG block (1x1 and identity paths beside "
+                         "the 3x3), folded into the plain network on release (training/reparam.py)")
     ap.add_argument("--label-mode", default="soft", choices=LABEL_MODES,
                     help="soft: vote distribution (default); majority: one-hot FER+ majority")
     ap.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
@@ -106,7 +109,7 @@ def parse_args(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="use only the first N train/valid images (smoke tests)")
     ap.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 (progress bar), 2 (a line an epoch)")
     args = ap.parse_args(argv)
-    for option in ("convs", "channels", "squeeze_excite", "separable"):
+    for option in ("convs", "channels", "squeeze_excite", "separable", "rep_branches"):
         if getattr(args, option) and args.model != "pagenet":
             ap.error(f"--{option.replace('_', '-')} applies to --model pagenet only")
     if args.teacher_copies and (args.teacher_copies < 2 or not args.teacher):
@@ -316,7 +319,8 @@ def build(args, steps_per_epoch):
     keras.utils.set_random_seed(args.seed)
     model = create_model(args.model, width=args.width, convs=tuple(args.convs) if args.convs else None,
                          channels=tuple(args.channels) if args.channels else None,
-                         squeeze_excite=args.squeeze_excite, separable=args.separable)
+                         squeeze_excite=args.squeeze_excite, separable=args.separable,
+                         rep_branches=args.rep_branches)
     layers = [keras.Input(model.input_shape[1:])]
     if args.augment > 0:
         # With --teacher-copies the geometry and cut-out are already in the copies the teachers answered on.
