@@ -197,7 +197,7 @@ def test_documented_command_names_what_exists(where, line):
 
 
 @pytest.mark.parametrize("entry", [("-m", "training.train"), ("-m", "training.evaluate"), ("-m", "training.release"),
-                                   ("-m", "training.branch"), ("-m", "training.soup"),
+                                   ("-m", "training.branch"), ("-m", "training.soup"), ("-m", "training.reparam"),
                                    ("-m", "ferlive", "predict"), ("-m", "ferlive", "serve"), ("export/convert.py",),
                                    *[(str(p.relative_to(REPO)),) for p in sorted(REPO.glob("bench/*.py"))]],
                          ids=lambda entry: " ".join(entry))

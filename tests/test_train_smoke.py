@@ -130,6 +130,13 @@ def test_rep_branches_train_and_release_as_the_plain_network(tiny_ferplus, tmp_p
     x = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype("float32")
     np.testing.assert_allclose(np.asarray(shipped(x)), np.asarray(trained(x)), atol=2e-6)
 
+    from training import reparam  # the same fold on its own, and a clear refusal of a plain network
+    reparam.main([str(run / "model.keras"), "--out", str(tmp_path / "folded.keras")])
+    assert "largest probability difference" in capsys.readouterr().out
+    assert load_model(tmp_path / "folded.keras").count_params() == shipped.count_params()
+    with pytest.raises(SystemExit, match="no RepVGG branches"):
+        reparam.main([str(tmp_path / "folded.keras"), "--out", str(tmp_path / "again.keras")])
+
 
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_ferplus, tmp_path):
     """A 2-epoch schedule in one go, and the same schedule stopped after epoch 1 then resumed

@@ -65,9 +65,10 @@ def load_members(paths: list[Path], data: Path):
     if missing:
         sys.exit(f"error: not found: {', '.join(missing)}")
     from training.models import load_model
+    from training.reparam import fuse
 
-    try:
-        return load_ferplus(data), [load_model(p) for p in paths]
+    try:  # members trained with RepVGG branches join folded, at the plain network's cost
+        return load_ferplus(data), [fuse(load_model(p)) for p in paths]
     except (DataError, ValueError) as e:
         sys.exit(f"error: {e}")
 
