@@ -131,3 +131,41 @@ def test_soup_refuses_what_it_cannot_average(tiny_ferplus, tmp_path):  # noqa: F
         soup.main([str(tmp_path / "a.keras"), str(tmp_path / "b.keras"), "--out", str(tmp_path / "soup"),
                    "--data", str(tiny_ferplus)])
     assert not (tmp_path / "soup").exists()
+
+
+def test_branch_with_other_targets_trains_towards_them(tiny_ferplus, tmp_path, capsys):  # noqa: F811
+    """--targets: a consistently distilled run branched onto another teacher's answers on the same
+    copies resumes towards those answers (not its own), and refuses answers on other copies."""
+    import keras
+
+    common = COMMON + ["--data", str(tiny_ferplus)]
+    train.main(common + ["--epochs", "1", "--out", str(tmp_path / "t")])
+    train.main(common + ["--teacher", str(tmp_path / "t" / "model.keras"), "--teacher-copies", "3",
+                         "--teacher-weight", "0.5", "--stop-at", "1", "--out", str(tmp_path / "a")])
+    # another teacher's answers on the same copies: here the classes' order reversed
+    (tmp_path / "b").mkdir()
+    theirs = np.load(tmp_path / "a" / "teacher.npy")[:, ::-1].copy()
+    np.save(tmp_path / "b" / "teacher.npy", theirs)
+    (tmp_path / "b" / "teacher.json").write_bytes((tmp_path / "a" / "teacher.json").read_bytes())
+
+    branch.main([str(tmp_path / "a"), str(tmp_path / "swap"), "--targets", str(tmp_path / "b" / "teacher.npy")])
+    assert "targets" in capsys.readouterr().out
+    config = json.loads((tmp_path / "swap" / "config.json").read_text())
+    assert config["teacher"] == [str(tmp_path / "b" / "teacher.npy")] and config["targets_from_epoch"] == 1
+    assert (tmp_path / "swap" / "last.keras").read_bytes() == (tmp_path / "a" / "last.keras").read_bytes()
+
+    train.main(common + ["--out", str(tmp_path / "swap"), "--resume"])
+    train.main(common + ["--out", str(tmp_path / "a"), "--resume"])
+    own, swapped = (keras.saving.load_model(tmp_path / n / "last.keras") for n in ("a", "swap"))
+    assert int(own.optimizer.iterations.numpy()) == int(swapped.optimizer.iterations.numpy())
+    moved = [np.abs(np.asarray(x) - np.asarray(y)).max() for x, y in zip(own.trainable_weights, swapped.trainable_weights)]
+    assert max(moved) > 1e-5  # the same batches, other targets: other weights
+    assert np.load(tmp_path / "swap" / "teacher.npy").tobytes() == theirs.tobytes()  # the resume kept the swapped answers
+
+    with pytest.raises(SystemExit, match="own targets"):
+        branch.main([str(tmp_path / "a"), str(tmp_path / "same"), "--targets", str(tmp_path / "a" / "teacher.npy")])
+    (tmp_path / "b" / "teacher.json").write_text(json.dumps({"fingerprint": "other"}))
+    with pytest.raises(SystemExit, match="not a teacher.npy answering on"):
+        branch.main([str(tmp_path / "a"), str(tmp_path / "other"), "--targets", str(tmp_path / "b" / "teacher.npy")])
+    with pytest.raises(SystemExit, match="not distilled on augmented copies"):
+        branch.main([str(tmp_path / "t"), str(tmp_path / "plain"), "--targets", str(tmp_path / "a" / "teacher.npy")])

@@ -1,6 +1,7 @@
 """Branch a run at its saved epoch: a new run folder that continues the same schedule and
 targets from there, trained with sharpness-aware minimisation (training/sam.py, `--sam`) and/or
-on batches in another order (`--order-seed`) from then on.
+on batches in another order (`--order-seed`) and/or towards other teachers' answers on the
+same copies (`--targets`) from then on.
 
     python -m training.branch /tmp/at89/campaign/pagenet_w20_2332_fkd runs/pagenet_w20_2332_fkd_sam89 --sam 0.05
     ./scripts/campaign.sh resume pagenet_w20_2332_fkd_sam89 MINUTES
@@ -9,6 +10,10 @@ on batches in another order (`--order-seed`) from then on.
 teachers' copies and answers stay the source's). Branches of one run that differ only in that
 end in one basin, so their weights can be averaged (training.soup): Gupta et al. (2020,
 "Stochastic Weight Averaging in Parallel") train a shared start, refine copies apart, and average.
+
+`--targets NPY` swaps a consistently distilled run's targets for another run's answers on the
+same augmented copies (its `teacher.npy`; the `teacher.json` beside it must name the same copies),
+so the end of a schedule can be taught by stronger teachers without running them again.
 
 SAM costs about twice a plain step. Zhou et al. (2024, "Sharpness-Aware Minimization Efficiently
 Selects Flatter Minima Late in Training") found that switching to SAM for the last part of a
@@ -33,7 +38,8 @@ def epochs_done(run: Path) -> int:
     return len(rows)
 
 
-def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int | None = None) -> int:
+def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int | None = None,
+           targets: Path | None = None) -> int:
     """Writes the branch into `out`; returns the epoch it starts from."""
     import keras
 
@@ -55,6 +61,17 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
     if order_seed is not None and order_seed == was:
         raise ValueError(f"{source} already draws its batches from seed {was}: choose another --order-seed")
 
+    if targets is not None:
+        same_copies = [json.load(open(p.with_suffix(".json"))).get("fingerprint") if p.with_suffix(".json").is_file() else None
+                       for p in (source / "teacher.npy", targets)]
+        if not config.get("teacher_copies") or same_copies[0] is None:
+            raise ValueError(f"{source} was not distilled on augmented copies (--teacher-copies): nothing to swap")
+        if not targets.is_file() or same_copies[1] != same_copies[0]:
+            raise ValueError(f"{targets} is not a teacher.npy answering on {source}'s copies (see the .json beside each)")
+        if targets.resolve() == (source / "teacher.npy").resolve() or \
+                targets.read_bytes() == (source / "teacher.npy").read_bytes():
+            raise ValueError(f"{targets} holds {source}'s own targets: nothing would change")
+
     if rho > 0:
         plain = keras.saving.load_model(source / "last.keras")
         # The same layers and the same optimizer object: weights, moments, EMA and step count carry over.
@@ -68,6 +85,9 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
     changed = {"sam": rho} if rho > 0 else {}
     if order_seed is not None:
         changed["order_seed"] = order_seed
+    if targets is not None:  # resuming reads OUT/teacher.npy; the teachers named here are never run again
+        shutil.copy2(targets, out / "teacher.npy")
+        changed.update(teacher=[str(targets)], targets_from_epoch=at)
     json.dump({**config, **changed, "out": str(out), "branched_from": str(source), "branched_at_epoch": at},
               open(out / "config.json", "w"), indent=2)
     with open(out / "command.txt", "a") as f:
@@ -87,16 +107,19 @@ def main(argv=None):
     ap.add_argument("--sam", type=float, default=0.0, metavar="RHO", help="SAM's radius from the branch on (e.g. 0.05)")
     ap.add_argument("--order-seed", type=int, default=None, metavar="N",
                     help="the seed of the batch order, copy choice and augmentation from the branch on")
+    ap.add_argument("--targets", type=Path, default=None, metavar="NPY",
+                    help="another run's teacher.npy on the same copies: the teachers' answers from the branch on")
     args = ap.parse_args(argv)
     if args.sam < 0:
         ap.error("--sam must be above 0")
-    if args.sam == 0 and args.order_seed is None:
-        ap.error("give --sam RHO (above 0) and/or --order-seed N: a branch that changes nothing is the source")
+    if args.sam == 0 and args.order_seed is None and args.targets is None:
+        ap.error("give --sam RHO (above 0), --order-seed N and/or --targets NPY: a branch that changes nothing is the source")
     try:
-        at = branch(args.source, args.out, args.sam, argv, args.order_seed)
+        at = branch(args.source, args.out, args.sam, argv, args.order_seed, args.targets)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    what = ", ".join(([f"SAM rho {args.sam}"] if args.sam else []) + ([f"order seed {args.order_seed}"] if args.order_seed is not None else []))
+    what = ", ".join(([f"SAM rho {args.sam}"] if args.sam else []) + ([f"order seed {args.order_seed}"] if args.order_seed is not None else [])
+                     + ([f"targets {args.targets}"] if args.targets is not None else []))
     print(f"{args.out}: branched from {args.source} after epoch {at}, {what} from here; "
           f"continue with: python -m training.train --out {args.out} --resume")
 
