@@ -1,4 +1,4 @@
-"""Branching a plain run into a SAM run at a saved epoch (training/branch.py)."""
+"""Branching a run at a saved epoch (training/branch.py): into SAM, another batch order, other targets."""
 
 import csv
 import json
@@ -9,34 +9,50 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from tests.test_data import make_fixture
 from tests.test_train_smoke import tiny_ferplus  # noqa: F401  (fixture)
 from training import branch, train
 
 COMMON = ["--model", "pagenet", "--batch-size", "4", "--verbose", "0", "--warmup-epochs", "1",
           "--ema", "0.9", "--photometric", "--patience", "0", "--epochs", "2"]
+DISTIL = ["--teacher-copies", "3", "--teacher-weight", "0.5"]
 
 
-def test_branch_continues_the_same_schedule_with_sam(tiny_ferplus, tmp_path):  # noqa: F811
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One consistently distilled run (as the campaigns are), trained once for the module's tests:
+    `whole` ran its 2 epochs uninterrupted, `plain` stopped after the first (the branch point)."""
+    root = tmp_path_factory.mktemp("branch")
+    make_fixture(root / "ms", np.random.default_rng(1), per_split=16)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FERPLUS_CACHE", str(root / "cache"))
+        common = COMMON + ["--data", str(root / "ms")]
+        train.main(common + ["--epochs", "1", "--out", str(root / "teacher")])
+        distil = DISTIL + ["--teacher", str(root / "teacher" / "model.keras")]
+        train.main(common + distil + ["--out", str(root / "whole")])
+        train.main(common + distil + ["--out", str(root / "plain"), "--stop-at", "1"])
+        yield root
+
+
+def test_branch_continues_the_same_schedule_with_sam(runs, tmp_path):
     """The branch starts from exactly the source's state (weights, optimizer moments, EMA, step
     count) and resumes to the end of the same schedule, taking SAM's steps from there on."""
     import keras
 
     from training.sam import SharpnessAwareTrainer
 
-    common = COMMON + ["--data", str(tiny_ferplus)]
-    train.main(common + ["--out", str(tmp_path / "whole")])
-    train.main(common + ["--out", str(tmp_path / "plain"), "--stop-at", "1"])
+    common = COMMON + ["--data", str(runs / "ms")]
     # in a process of its own, as a campaign does (nothing imported beforehand registers the layers)
-    done = subprocess.run([sys.executable, "-m", "training.branch", str(tmp_path / "plain"), str(tmp_path / "sam"),
+    done = subprocess.run([sys.executable, "-m", "training.branch", str(runs / "plain"), str(tmp_path / "sam"),
                            "--sam", "0.5"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "after epoch 1" in done.stdout
     config = json.loads((tmp_path / "sam" / "config.json").read_text())
     assert config["sam"] == 0.5 and config["branched_at_epoch"] == 1
     assert "training.branch" in (tmp_path / "sam" / "command.txt").read_text().splitlines()[-1]
-    assert json.loads((tmp_path / "plain" / "config.json").read_text())["sam"] == 0  # the source is untouched
+    assert json.loads((runs / "plain" / "config.json").read_text())["sam"] == 0  # the source is untouched
 
-    source = keras.saving.load_model(tmp_path / "plain" / "last.keras")
+    source = keras.saving.load_model(runs / "plain" / "last.keras")
     start = keras.saving.load_model(tmp_path / "sam" / "last.keras")
     assert isinstance(start, SharpnessAwareTrainer) and start.rho == 0.5
     assert len(start.optimizer.variables) == len(source.optimizer.variables)
@@ -45,7 +61,7 @@ def test_branch_continues_the_same_schedule_with_sam(tiny_ferplus, tmp_path):  #
 
     train.main(common + ["--out", str(tmp_path / "sam"), "--resume"])  # --sam comes from the branch's config
     assert [int(r["epoch"]) for r in csv.DictReader((tmp_path / "sam" / "history.csv").open())] == [0, 1]
-    whole = keras.saving.load_model(tmp_path / "whole" / "last.keras")
+    whole = keras.saving.load_model(runs / "whole" / "last.keras")
     sam = keras.saving.load_model(tmp_path / "sam" / "last.keras")
     assert isinstance(sam, SharpnessAwareTrainer)
     assert int(sam.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy()) > int(source.optimizer.iterations.numpy())
@@ -53,20 +69,19 @@ def test_branch_continues_the_same_schedule_with_sam(tiny_ferplus, tmp_path):  #
     assert max(moved) > 1e-3  # SAM's own steps after the branch, not the plain ones
 
 
-def test_branch_refuses_what_it_cannot_continue(tiny_ferplus, tmp_path):  # noqa: F811
+def test_branch_refuses_what_it_cannot_continue(runs, tmp_path):
     with pytest.raises(SystemExit, match="has no last.keras"):
         branch.main([str(tmp_path / "nothing"), str(tmp_path / "out"), "--sam", "0.05"])
-    train.main(COMMON + ["--data", str(tiny_ferplus), "--out", str(tmp_path / "plain"), "--stop-at", "1"])
-    branch.main([str(tmp_path / "plain"), str(tmp_path / "sam"), "--sam", "0.05"])
+    branch.main([str(runs / "plain"), str(tmp_path / "sam"), "--sam", "0.05"])
     with pytest.raises(SystemExit, match="already holds a run"):
-        branch.main([str(tmp_path / "plain"), str(tmp_path / "sam"), "--sam", "0.05"])
+        branch.main([str(runs / "plain"), str(tmp_path / "sam"), "--sam", "0.05"])
     with pytest.raises(SystemExit, match="already trains with SAM"):
         branch.main([str(tmp_path / "sam"), str(tmp_path / "again"), "--sam", "0.05"])
     with pytest.raises(SystemExit):
-        branch.main([str(tmp_path / "plain"), str(tmp_path / "zero"), "--sam", "0"])
+        branch.main([str(runs / "plain"), str(tmp_path / "zero"), "--sam", "0"])
 
 
-def test_branch_with_another_order_continues_apart_and_soups(tiny_ferplus, tmp_path, capsys):  # noqa: F811
+def test_branch_with_another_order_continues_apart_and_soups(runs, tmp_path, capsys):
     """A branch with its own --order-seed starts from the source's exact training state, takes other
     batches from there (so it ends elsewhere than the unbranched run, after as many steps), and a
     soup of the two is the mean of their weights."""
@@ -74,26 +89,24 @@ def test_branch_with_another_order_continues_apart_and_soups(tiny_ferplus, tmp_p
 
     from training import soup
 
-    common = COMMON + ["--data", str(tiny_ferplus)]
-    train.main(common + ["--out", str(tmp_path / "whole")])
-    train.main(common + ["--out", str(tmp_path / "plain"), "--stop-at", "1"])
-    branch.main([str(tmp_path / "plain"), str(tmp_path / "other"), "--order-seed", "2"])
+    common = COMMON + ["--data", str(runs / "ms")]
+    branch.main([str(runs / "plain"), str(tmp_path / "other"), "--order-seed", "2"])
     assert "order seed 2" in capsys.readouterr().out
     config = json.loads((tmp_path / "other" / "config.json").read_text())
     assert config["order_seed"] == 2 and config["seed"] == 1 and config["sam"] == 0  # plain steps, as the source's
-    assert (tmp_path / "other" / "last.keras").read_bytes() == (tmp_path / "plain" / "last.keras").read_bytes()
+    assert (tmp_path / "other" / "last.keras").read_bytes() == (runs / "plain" / "last.keras").read_bytes()
     with pytest.raises(SystemExit, match="already draws its batches from seed 2"):
         branch.main([str(tmp_path / "other"), str(tmp_path / "same"), "--order-seed", "2"])
 
     train.main(common + ["--out", str(tmp_path / "other"), "--resume"])
-    whole = keras.saving.load_model(tmp_path / "whole" / "last.keras")
+    whole = keras.saving.load_model(runs / "whole" / "last.keras")
     other = keras.saving.load_model(tmp_path / "other" / "last.keras")
     assert int(other.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy())
     moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(whole.trainable_weights, other.trainable_weights)]
     assert max(moved) > 1e-4  # other batches after the branch point
 
-    members = [tmp_path / "whole" / "model.keras", tmp_path / "other" / "model.keras"]
-    soup.main([*map(str, members), "--out", str(tmp_path / "soup"), "--data", str(tiny_ferplus)])
+    members = [runs / "whole" / "model.keras", tmp_path / "other" / "model.keras"]
+    soup.main([*map(str, members), "--out", str(tmp_path / "soup"), "--data", str(runs / "ms")])
     assert "soup of 2" in capsys.readouterr().out
     from training.models import load_model, unwrap
     a, b = (unwrap(load_model(m)) for m in members)
@@ -104,11 +117,11 @@ def test_branch_with_another_order_continues_apart_and_soups(tiny_ferplus, tmp_p
     assert made[0].startswith("python -m training.train") and made[-1].startswith("python -m training.soup")
     assert any(line.startswith("python -m training.branch") for line in made)
 
-    soup.main([*map(str, members), "--select", "greedy", "--out", str(tmp_path / "greedy"), "--data", str(tiny_ferplus)])
+    soup.main([*map(str, members), "--select", "greedy", "--out", str(tmp_path / "greedy"), "--data", str(runs / "ms")])
     assert "greedy: +" in capsys.readouterr().out and (tmp_path / "greedy" / "model.keras").is_file()
 
     # --recompute-bn: the learnt weights stay the mean; the batch-norm statistics are measured anew
-    soup.main([*map(str, members), "--recompute-bn", "--out", str(tmp_path / "bn"), "--data", str(tiny_ferplus)])
+    soup.main([*map(str, members), "--recompute-bn", "--out", str(tmp_path / "bn"), "--data", str(runs / "ms")])
     remeasured = unwrap(load_model(tmp_path / "bn" / "model.keras"))
     for wa, wb, wm in zip(a.trainable_weights, b.trainable_weights, remeasured.trainable_weights):
         np.testing.assert_allclose(np.asarray(wm), (np.asarray(wa) + np.asarray(wb)) / 2, rtol=1e-5, atol=1e-6)
@@ -133,39 +146,34 @@ def test_soup_refuses_what_it_cannot_average(tiny_ferplus, tmp_path):  # noqa: F
     assert not (tmp_path / "soup").exists()
 
 
-def test_branch_with_other_targets_trains_towards_them(tiny_ferplus, tmp_path, capsys):  # noqa: F811
+def test_branch_with_other_targets_trains_towards_them(runs, tmp_path, capsys):
     """--targets: a consistently distilled run branched onto another teacher's answers on the same
     copies resumes towards those answers (not its own), and refuses answers on other copies."""
     import keras
 
-    common = COMMON + ["--data", str(tiny_ferplus)]
-    train.main(common + ["--epochs", "1", "--out", str(tmp_path / "t")])
-    train.main(common + ["--teacher", str(tmp_path / "t" / "model.keras"), "--teacher-copies", "3",
-                         "--teacher-weight", "0.5", "--stop-at", "1", "--out", str(tmp_path / "a")])
     # another teacher's answers on the same copies: here the classes' order reversed
     (tmp_path / "b").mkdir()
-    theirs = np.load(tmp_path / "a" / "teacher.npy")[:, ::-1].copy()
+    theirs = np.load(runs / "plain" / "teacher.npy")[:, ::-1].copy()
     np.save(tmp_path / "b" / "teacher.npy", theirs)
-    (tmp_path / "b" / "teacher.json").write_bytes((tmp_path / "a" / "teacher.json").read_bytes())
+    (tmp_path / "b" / "teacher.json").write_bytes((runs / "plain" / "teacher.json").read_bytes())
 
-    branch.main([str(tmp_path / "a"), str(tmp_path / "swap"), "--targets", str(tmp_path / "b" / "teacher.npy")])
+    branch.main([str(runs / "plain"), str(tmp_path / "swap"), "--targets", str(tmp_path / "b" / "teacher.npy")])
     assert "targets" in capsys.readouterr().out
     config = json.loads((tmp_path / "swap" / "config.json").read_text())
     assert config["teacher"] == [str(tmp_path / "b" / "teacher.npy")] and config["targets_from_epoch"] == 1
-    assert (tmp_path / "swap" / "last.keras").read_bytes() == (tmp_path / "a" / "last.keras").read_bytes()
+    assert (tmp_path / "swap" / "last.keras").read_bytes() == (runs / "plain" / "last.keras").read_bytes()
 
-    train.main(common + ["--out", str(tmp_path / "swap"), "--resume"])
-    train.main(common + ["--out", str(tmp_path / "a"), "--resume"])
-    own, swapped = (keras.saving.load_model(tmp_path / n / "last.keras") for n in ("a", "swap"))
+    train.main(COMMON + ["--data", str(runs / "ms"), "--out", str(tmp_path / "swap"), "--resume"])
+    own, swapped = (keras.saving.load_model(r / "last.keras") for r in (runs / "whole", tmp_path / "swap"))
     assert int(own.optimizer.iterations.numpy()) == int(swapped.optimizer.iterations.numpy())
     moved = [np.abs(np.asarray(x) - np.asarray(y)).max() for x, y in zip(own.trainable_weights, swapped.trainable_weights)]
-    assert max(moved) > 1e-5  # the same batches, other targets: other weights
+    assert max(moved) > 1e-5  # the same batches as the uninterrupted run, other targets: other weights
     assert np.load(tmp_path / "swap" / "teacher.npy").tobytes() == theirs.tobytes()  # the resume kept the swapped answers
 
     with pytest.raises(SystemExit, match="own targets"):
-        branch.main([str(tmp_path / "a"), str(tmp_path / "same"), "--targets", str(tmp_path / "a" / "teacher.npy")])
+        branch.main([str(runs / "plain"), str(tmp_path / "same"), "--targets", str(runs / "plain" / "teacher.npy")])
     (tmp_path / "b" / "teacher.json").write_text(json.dumps({"fingerprint": "other"}))
     with pytest.raises(SystemExit, match="not a teacher.npy answering on"):
-        branch.main([str(tmp_path / "a"), str(tmp_path / "other"), "--targets", str(tmp_path / "b" / "teacher.npy")])
+        branch.main([str(runs / "plain"), str(tmp_path / "other"), "--targets", str(tmp_path / "b" / "teacher.npy")])
     with pytest.raises(SystemExit, match="not distilled on augmented copies"):
-        branch.main([str(tmp_path / "t"), str(tmp_path / "plain"), "--targets", str(tmp_path / "a" / "teacher.npy")])
+        branch.main([str(runs / "teacher"), str(tmp_path / "plain"), "--targets", str(runs / "plain" / "teacher.npy")])
