@@ -68,9 +68,10 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
             raise ValueError(f"{source} was not distilled on augmented copies (--teacher-copies): nothing to swap")
         if not targets.is_file() or same_copies[1] != same_copies[0]:
             raise ValueError(f"{targets} is not a teacher.npy answering on {source}'s copies (see the .json beside each)")
-        if targets.resolve() == (source / "teacher.npy").resolve() or \
-                targets.read_bytes() == (source / "teacher.npy").read_bytes():
-            raise ValueError(f"{targets} holds {source}'s own targets: nothing would change")
+        own = source / "teacher.npy"  # a saved campaign may name its answers' .npy instead of keeping a copy
+        if not own.is_file() or targets.resolve() == own.resolve() or targets.read_bytes() == own.read_bytes():
+            raise ValueError(f"{targets} holds {source}'s own targets, or {source} keeps none to compare: "
+                             "branch a run folder that holds its teacher.npy")
 
     if rho > 0:
         plain = keras.saving.load_model(source / "last.keras")
