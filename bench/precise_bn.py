@@ -30,8 +30,8 @@ def main(argv=None):
     if missing:
         sys.exit(f"error: not found: {', '.join(missing)}")
 
-    from training.data import DataError, default_data_dir, load_ferplus, protocol_labels
-    from training.evaluate import predict, summarise
+    from training.data import DataError, default_data_dir, load_ferplus
+    from training.evaluate import valid_summary
     from training.models import load_model
     from training.soup import recompute_batch_norm
 
@@ -39,10 +39,9 @@ def main(argv=None):
         splits = load_ferplus(args.data or default_data_dir())
     except DataError as e:
         sys.exit(f"error: {e}")
-    mask, labels = protocol_labels(splits["valid"].votes, "ferplus_majority")
 
     def valid(model):
-        r = summarise(labels, predict(model, splits["valid"].images)[mask].argmax(1))
+        r = valid_summary(model, splits)
         return f"{100 * r['accuracy']:.2f}% / {r['mean_class_recall']:.3f}"
 
     print(f"{'model':60s} {'as saved':>16s} {'BN measured again':>18s}   (Valid accuracy / mean class recall)")

@@ -37,22 +37,21 @@ def main(argv=None):
     if not args.model.is_file():
         sys.exit(f"error: not found: {args.model}")
 
-    from training.data import DataError, default_data_dir, load_ferplus, protocol_labels
-    from training.evaluate import predict, summarise
+    from training.data import DataError, default_data_dir, load_ferplus
+    from training.evaluate import valid_summary
     from training.models import load_model, unwrap
 
     try:
         splits = load_ferplus(args.data or default_data_dir())
     except DataError as e:
         sys.exit(f"error: {e}")
-    mask, labels = protocol_labels(splits["valid"].votes, "ferplus_majority")
     model = load_model(args.model)
     kernels = [w for w in unwrap(model).weights if w.path.endswith("kernel")]
     original = [np.asarray(w) for w in kernels]
     params = sum(k.size for k in original)
 
     def valid() -> str:
-        r = summarise(labels, predict(model, splits["valid"].images)[mask].argmax(1))
+        r = valid_summary(model, splits)
         return f"{100 * r['accuracy']:.2f}% / {r['mean_class_recall']:.3f}"
 
     print(f"{args.model}: {len(kernels)} kernels, {params:,} parameters in them")

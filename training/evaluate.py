@@ -58,6 +58,12 @@ def evaluate(model, splits, split_names=("valid", "test")) -> dict:
     return results
 
 
+def valid_summary(model, splits) -> dict:
+    """The figures models are chosen by: FER+ majority protocol on Valid, one pass."""
+    mask, labels = protocol_labels(splits["valid"].votes, "ferplus_majority")
+    return summarise(labels, predict(model, splits["valid"].images)[mask].argmax(1))
+
+
 SAMPLE_EVERY = 8  # the Test sample a quick check re-measures (tests/test_committed_model.py)
 
 
