@@ -177,3 +177,56 @@ def test_branch_with_other_targets_trains_towards_them(runs, tmp_path, capsys):
         branch.main([str(runs / "plain"), str(tmp_path / "other"), "--targets", str(tmp_path / "b" / "teacher.npy")])
     with pytest.raises(SystemExit, match="not distilled on augmented copies"):
         branch.main([str(runs / "teacher"), str(tmp_path / "plain"), "--targets", str(runs / "plain" / "teacher.npy")])
+
+
+def test_rounding_per_channel_is_the_benchs():
+    """training/quantise.py rounds a kernel exactly as bench/weight_bits.py measures it, to at most
+    2**bits levels in each output channel."""
+    import importlib.util
+
+    from training.quantise import rounded_per_channel
+
+    spec = importlib.util.spec_from_file_location("weight_bits", REPO / "bench" / "weight_bits.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    kernel = np.random.default_rng(0).normal(size=(3, 3, 8, 5)).astype("float32")
+    kernel[..., 4] = 0.25  # a constant channel stays itself
+    ours = np.asarray(rounded_per_channel(kernel, 3))
+    np.testing.assert_allclose(ours, bench.rounded(kernel, 3, per_channel=True), rtol=1e-6, atol=1e-6)
+    assert max(len(np.unique(ours[..., c])) for c in range(5)) == 8 and np.all(ours[..., 4] == 0.25)
+
+
+def test_branch_with_rounded_kernels_trains_and_validates_rounded(runs, tmp_path, capsys):
+    """--weight-bits: the branch resumes with steps taken at rounded kernels onto float ones, and its
+    evaluation is the network's with the kernels rounded (what a bundle at that many bits scores)."""
+    import keras
+
+    from training.quantise import QuantisedKernelTrainer, kernels, rounded_per_channel
+
+    branch.main([str(runs / "plain"), str(tmp_path / "q3"), "--weight-bits", "3"])
+    assert "kernels at 3 bits" in capsys.readouterr().out
+    assert json.loads((tmp_path / "q3" / "config.json").read_text())["weight_bits"] == 3
+    with pytest.raises(SystemExit, match="already trains with its kernels at 3 bits"):
+        branch.main([str(tmp_path / "q3"), str(tmp_path / "again"), "--weight-bits", "3"])
+    with pytest.raises(SystemExit, match="choose one"):
+        branch.main([str(runs / "plain"), str(tmp_path / "both"), "--weight-bits", "3", "--sam", "0.05"])
+
+    train.main(COMMON + ["--data", str(runs / "ms"), "--out", str(tmp_path / "q3"), "--resume"])
+    whole = keras.saving.load_model(runs / "whole" / "last.keras")
+    q3 = keras.saving.load_model(tmp_path / "q3" / "last.keras")
+    assert isinstance(q3, QuantisedKernelTrainer) and q3.bits == 3
+    assert int(q3.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy())
+    network = q3.layers[-1]
+    floats = [np.asarray(w) for w in kernels(network)]
+    assert max(len(np.unique(k[..., 0])) for k in floats) > 8  # the float kernels were kept, not the levels
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(whole.trainable_weights, q3.trainable_weights)]
+    assert max(moved) > 1e-5  # steps taken at the rounded kernels land elsewhere
+
+    x = np.random.default_rng(2).uniform(0, 255, size=(6, 48, 48, 1)).astype("float32")
+    y = np.eye(8, dtype="float32")[np.arange(6)]
+    loss = q3.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    for w, k in zip(kernels(network), floats):
+        np.testing.assert_array_equal(np.asarray(w), k)  # evaluation put the float kernels back
+        w.assign(np.asarray(rounded_per_channel(k, 3)))
+    expected = float(keras.losses.CategoricalCrossentropy()(y, network.predict(x, verbose=0)))
+    assert loss == pytest.approx(expected, rel=1e-4)

@@ -1,7 +1,8 @@
 """Branch a run at its saved epoch: a new run folder that continues the same schedule and
 targets from there, trained with sharpness-aware minimisation (training/sam.py, `--sam`) and/or
 on batches in another order (`--order-seed`) and/or towards other teachers' answers on the
-same copies (`--targets`) from then on.
+same copies (`--targets`) and/or with its kernels rounded to fewer bits (`--weight-bits`,
+training/quantise.py) from then on.
 
     python -m training.branch /tmp/at89/campaign/pagenet_w20_2332_fkd runs/pagenet_w20_2332_fkd_sam89 --sam 0.05
     ./scripts/campaign.sh resume pagenet_w20_2332_fkd_sam89 MINUTES
@@ -39,11 +40,12 @@ def epochs_done(run: Path) -> int:
 
 
 def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int | None = None,
-           targets: Path | None = None) -> int:
+           targets: Path | None = None, weight_bits: int = 0) -> int:
     """Writes the branch into `out`; returns the epoch it starts from."""
     import keras
 
     import training.augment  # noqa: F401  (registers the custom augmentation layers, so last.keras loads)
+    from training.quantise import QuantisedKernelTrainer
     from training.sam import SharpnessAwareTrainer
     from training.train import compile_trainer
 
@@ -55,8 +57,12 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
     config = json.load(open(source / "config.json"))
     if rho > 0 and config.get("sam", 0) > 0:
         raise ValueError(f"{source} already trains with SAM (rho {config['sam']}): resume it instead")
-    if rho > 0 and (config.get("backend", "tensorflow") != "tensorflow" or keras.backend.backend() != "tensorflow"):
-        raise ValueError("SAM's training step needs the TensorFlow backend")
+    if rho > 0 and weight_bits:
+        raise ValueError("SAM and --weight-bits each need a training step of their own; choose one")
+    if weight_bits and config.get("weight_bits"):
+        raise ValueError(f"{source} already trains with its kernels at {config['weight_bits']} bits: resume it instead")
+    if (rho > 0 or weight_bits) and (config.get("backend", "tensorflow") != "tensorflow" or keras.backend.backend() != "tensorflow"):
+        raise ValueError("SAM's and --weight-bits' training steps need the TensorFlow backend")
     was = config.get("order_seed") if config.get("order_seed") is not None else config.get("seed")
     if order_seed is not None and order_seed == was:
         raise ValueError(f"{source} already draws its batches from seed {was}: choose another --order-seed")
@@ -78,12 +84,18 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
         # The same layers and the same optimizer object: weights, moments, EMA and step count carry over.
         trainer = SharpnessAwareTrainer([keras.Input(plain.input_shape[1:]), *plain.layers], rho=rho, name=plain.name)
         compile_trainer(trainer, plain.optimizer)
+    elif weight_bits:
+        plain = keras.saving.load_model(source / "last.keras")
+        trainer = QuantisedKernelTrainer([keras.Input(plain.input_shape[1:]), *plain.layers], bits=weight_bits, name=plain.name)
+        compile_trainer(trainer, plain.optimizer)
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES + TARGET_FILES:
         if (source / name).is_file():
             shutil.copy2(source / name, out / name)
     at = epochs_done(source)
     changed = {"sam": rho} if rho > 0 else {}
+    if weight_bits:
+        changed["weight_bits"] = weight_bits
     if order_seed is not None:
         changed["order_seed"] = order_seed
     if targets is not None:  # resuming reads OUT/teacher.npy; the teachers named here are never run again
@@ -93,7 +105,7 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
               open(out / "config.json", "w"), indent=2)
     with open(out / "command.txt", "a") as f:
         f.write("python -m training.branch " + " ".join(argv) + "\n")
-    if rho > 0:
+    if rho > 0 or weight_bits:
         trainer.save(out / "last.keras")
     else:  # the training state is unchanged: only what the resumed run reads from config.json differs
         shutil.copy2(source / "last.keras", out / "last.keras")
@@ -110,17 +122,23 @@ def main(argv=None):
                     help="the seed of the batch order, copy choice and augmentation from the branch on")
     ap.add_argument("--targets", type=Path, default=None, metavar="NPY",
                     help="another run's teacher.npy on the same copies: the teachers' answers from the branch on")
+    ap.add_argument("--weight-bits", type=int, default=0, metavar="B",
+                    help="quantisation-aware from the branch on: kernels rounded to 2**B levels per output channel")
     args = ap.parse_args(argv)
+    if args.weight_bits and not 2 <= args.weight_bits <= 8:
+        ap.error("--weight-bits takes 2 to 8 bits")
     if args.sam < 0:
         ap.error("--sam must be above 0")
-    if args.sam == 0 and args.order_seed is None and args.targets is None:
-        ap.error("give --sam RHO (above 0), --order-seed N and/or --targets NPY: a branch that changes nothing is the source")
+    if args.sam == 0 and args.order_seed is None and args.targets is None and not args.weight_bits:
+        ap.error("give --sam RHO (above 0), --order-seed N, --targets NPY and/or --weight-bits B: "
+                 "a branch that changes nothing is the source")
     try:
-        at = branch(args.source, args.out, args.sam, argv, args.order_seed, args.targets)
+        at = branch(args.source, args.out, args.sam, argv, args.order_seed, args.targets, args.weight_bits)
     except ValueError as e:
         sys.exit(f"error: {e}")
     what = ", ".join(([f"SAM rho {args.sam}"] if args.sam else []) + ([f"order seed {args.order_seed}"] if args.order_seed is not None else [])
-                     + ([f"targets {args.targets}"] if args.targets is not None else []))
+                     + ([f"targets {args.targets}"] if args.targets is not None else [])
+                     + ([f"kernels at {args.weight_bits} bits"] if args.weight_bits else []))
     print(f"{args.out}: branched from {args.source} after epoch {at}, {what} from here; "
           f"continue with: python -m training.train --out {args.out} --resume")
 

@@ -80,6 +80,10 @@ def parse_args(argv=None):
     ap.add_argument("--sam", type=float, default=0.0, metavar="RHO",
                     help="sharpness-aware minimisation with this radius (0.05 is the paper's); about twice the "
                          "step cost; TensorFlow backend only")
+    ap.add_argument("--weight-bits", type=int, default=0, metavar="B",
+                    help="quantisation-aware training (training/quantise.py): every step and every validation "
+                         "sees the kernels rounded to 2**B levels per output channel; 0 (default): float kernels; "
+                         "TensorFlow backend only")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="keep an exponential moving average of the weights with this momentum (e.g. 0.999) "
                          "and validate and save it instead of the raw weights; 0 disables it")
@@ -112,6 +116,10 @@ def parse_args(argv=None):
     for option in ("convs", "channels", "squeeze_excite", "separable", "rep_branches"):
         if getattr(args, option) and args.model != "pagenet":
             ap.error(f"--{option.replace('_', '-')} applies to --model pagenet only")
+    if args.sam and args.weight_bits:
+        ap.error("--sam and --weight-bits each need a training step of their own; choose one")
+    if args.weight_bits and not 2 <= args.weight_bits <= 8:
+        ap.error("--weight-bits takes 2 to 8 bits")
     if args.teacher_copies and (args.teacher_copies < 2 or not args.teacher):
         ap.error("--teacher-copies takes 2 or more copies, and --teacher")
     if not 0 <= args.copy_mix <= 1 or (args.copy_mix and not args.teacher_copies):
@@ -329,6 +337,9 @@ def build(args, steps_per_epoch):
     if args.sam > 0:
         from training.sam import SharpnessAwareTrainer
         trainer = SharpnessAwareTrainer(layers + [model], rho=args.sam, name="trainer")
+    elif args.weight_bits:
+        from training.quantise import QuantisedKernelTrainer
+        trainer = QuantisedKernelTrainer(layers + [model], bits=args.weight_bits, name="trainer")
     else:
         trainer = keras.Sequential(layers + [model], name="trainer")
     total = max(1, args.epochs * steps_per_epoch)
@@ -361,7 +372,7 @@ def use_all_devices():
 
 
 # Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
-RUN_SETTINGS = ("label_mode", "sam", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "limit", "patience", "seed", "order_seed", "batch_size")
+RUN_SETTINGS = ("label_mode", "sam", "weight_bits", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "limit", "patience", "seed", "order_seed", "batch_size")
 
 
 def restore_run_settings(args):
@@ -388,6 +399,10 @@ def main(argv=None):
         if keras.backend.backend() != "tensorflow":
             sys.exit("error: --sam needs the TensorFlow backend (its training step uses tf.GradientTape)")
         import training.sam  # noqa: F401  (registers the trainer, so last.keras loads)
+    if args.weight_bits:
+        if keras.backend.backend() != "tensorflow":
+            sys.exit("error: --weight-bits needs the TensorFlow backend (its training step uses tf.GradientTape)")
+        import training.quantise  # noqa: F401  (registers the trainer, so last.keras loads)
     try:
         x_train, y_train, x_valid, y_valid = load_arrays(args)
     except DataError as e:
