@@ -230,3 +230,11 @@ def test_branch_with_rounded_kernels_trains_and_validates_rounded(runs, tmp_path
         w.assign(np.asarray(rounded_per_channel(k, 3)))
     expected = float(keras.losses.CategoricalCrossentropy()(y, network.predict(x, verbose=0)))
     assert loss == pytest.approx(expected, rel=1e-4)
+
+    # released as validated: the kernels rounded for good
+    from training import release
+    from training.models import load_model
+    release.main([str(tmp_path / "q3"), "--out", str(tmp_path / "rel"), "--data", str(runs / "ms")])
+    assert "rounded the kernels to 3 bits" in capsys.readouterr().out
+    released = [np.asarray(w) for w in kernels(load_model(tmp_path / "rel" / "model.keras"))]
+    assert max(len(np.unique(k[..., c])) for k in released for c in range(k.shape[-1])) <= 8

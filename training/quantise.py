@@ -28,6 +28,13 @@ def kernels(network: keras.Model) -> list:
     return [w for w in network.trainable_weights if w.path.endswith("kernel")]
 
 
+def round_kernels(network: keras.Model, bits: int):
+    """Rounds the network's kernels in place, for good: how a run trained with `bits` is released
+    (training.release), so the released network is the one its Valid curve measured."""
+    for w in kernels(network):
+        w.assign(rounded_per_channel(w.value, bits))
+
+
 @keras.saving.register_keras_serializable(package="ferlive")
 class QuantisedKernelTrainer(keras.Sequential):
     """A `keras.Sequential` of [augmentation..., network] whose steps see the network's kernels

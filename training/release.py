@@ -26,7 +26,9 @@ alone once chose a tau one step short of that floor and refused an ensemble that
 API model on both figures one step later (campaign/README.md, 2026-12-02).
 
 A network trained with RepVGG branches (`training.train --rep-branches`) is released folded into
-the plain network (training/reparam.py): same answers, the plain network's cost.
+the plain network (training/reparam.py): same answers, the plain network's cost. A network trained with its kernels rounded (`--weight-bits B`,
+training/quantise.py) is released with them rounded to B bits per output channel, as its Valid
+curve measured it.
 
 `--must-beat MODEL` makes it safe to release straight into `models/`: unless the new model beats
 MODEL (the shipped one) on Valid (higher accuracy, by more than chance: a one-sided exact McNemar
@@ -191,6 +193,11 @@ def main(argv=None):
     if has_rep_branches(model):
         model = fuse(model)
         print(f"folded the RepVGG branches into the plain {model.name} ({model.count_params():,} parameters)")
+    bits = json.loads((last / "config.json").read_text()).get("weight_bits") if (last / "config.json").is_file() else None
+    if bits:
+        from training.quantise import round_kernels
+        round_kernels(model, bits)
+        print(f"rounded the kernels to {bits} bits per output channel, as the run trained and validated them")
     figures = report(valid_figures(model, splits), "as trained")
     if args.views > 1:
         model = with_test_time_views(model, args.views)
