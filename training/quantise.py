@@ -13,6 +13,8 @@ so a bundle that folds first stores the same levels.
 import keras
 import tensorflow as tf
 
+from training.sam import SettingTrainer
+
 
 def rounded_per_channel(kernel, bits: int):
     """`kernel` rounded to 2**bits evenly spaced levels between each output channel's (last axis)
@@ -36,22 +38,11 @@ def round_kernels(network: keras.Model, bits: int):
 
 
 @keras.saving.register_keras_serializable(package="ferlive")
-class QuantisedKernelTrainer(keras.Sequential):
+class QuantisedKernelTrainer(SettingTrainer):
     """A `keras.Sequential` of [augmentation..., network] whose steps see the network's kernels
     rounded to `bits` per output channel (TensorFlow backend)."""
 
-    def __init__(self, layers=None, bits: int = 4, **kwargs):
-        super().__init__(layers, **kwargs)
-        self.bits = bits
-
-    def get_config(self):
-        return {**super().get_config(), "bits": self.bits}
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        trainer = super().from_config(config, custom_objects=custom_objects)
-        trainer.bits = config.get("bits", 4)
-        return trainer
+    SETTING, DEFAULT = "bits", 4
 
     def _round_kernels(self):
         """Rounds the network's kernels in place; returns their float values, to put back."""

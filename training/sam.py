@@ -8,22 +8,32 @@ import keras
 import tensorflow as tf
 
 
-@keras.saving.register_keras_serializable(package="ferlive")
-class SharpnessAwareTrainer(keras.Sequential):
-    """A `keras.Sequential` of [augmentation..., network] trained with SAM (TensorFlow backend)."""
+class SettingTrainer(keras.Sequential):
+    """A `keras.Sequential` of [augmentation..., network] with one setting of its own training step
+    (`SETTING`, default `DEFAULT`), saved with the model so that `last.keras` resumes with it."""
 
-    def __init__(self, layers=None, rho: float = 0.05, **kwargs):
+    SETTING, DEFAULT = "", None
+
+    def __init__(self, layers=None, **kwargs):
+        value = kwargs.pop(self.SETTING, self.DEFAULT)
         super().__init__(layers, **kwargs)
-        self.rho = rho
+        setattr(self, self.SETTING, value)
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho}
+        return {**super().get_config(), self.SETTING: getattr(self, self.SETTING)}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         trainer = super().from_config(config, custom_objects=custom_objects)
-        trainer.rho = config.get("rho", 0.05)
+        setattr(trainer, cls.SETTING, config.get(cls.SETTING, cls.DEFAULT))
         return trainer
+
+
+@keras.saving.register_keras_serializable(package="ferlive")
+class SharpnessAwareTrainer(SettingTrainer):
+    """A `keras.Sequential` of [augmentation..., network] trained with SAM (TensorFlow backend)."""
+
+    SETTING, DEFAULT = "rho", 0.05
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
