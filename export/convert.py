@@ -2,6 +2,7 @@
 
     python export/convert.py                      # models/pagenet/model.keras -> web/model/, kernels uint8
     python export/convert.py --quantize float16   # twice the bytes, closer to Keras (also uint8, none)
+    python export/convert.py --quantize kernels4  # half the bytes, for a network trained with --weight-bits 4
 
 Path: Keras 3 `model.export()` (SavedModel) -> tensorflowjs converter (graph model),
 because a Keras 3 model converted as a tfjs *layers* model does not load in tfjs 4.22.
@@ -46,6 +47,8 @@ QUANTIZE = {"float16": {"float16": True}, "uint8": {"uint8": True}, "none": None
                                   # depthwise-separable convolutions: the 3x3 depthwise and 1x1 pointwise kernels
                                   "*/separable_conv2d/ReadVariableOp", "*/separable_conv2d/merged_input"],
                         "float16": True}}
+# "kernels4": the same, with the conv and dense kernels at 4 bits per value instead (export/kernels4.py).
+CHOICES = sorted([*QUANTIZE, "kernels4"])
 
 
 CONVERTER_INSTALL = "pip install --no-deps -r requirements-export.txt"
@@ -76,6 +79,7 @@ def import_converter():
 
 
 def convert(model_path: Path, out: Path, quantize: str) -> dict:
+    from export.kernels4 import pack_bundle
     from training.models import load_model
     from training.reparam import fuse
 
@@ -87,7 +91,10 @@ def convert(model_path: Path, out: Path, quantize: str) -> dict:
         staging = Path(tmp) / "tfjs"
         converter.convert_tf_saved_model(
             str(saved_model), str(staging), signature_def="serving_default", saved_model_tags="serve",
-            quantization_dtype_map=QUANTIZE[quantize], weight_shard_size_bytes=4 * 1024 * 1024)
+            quantization_dtype_map=None if quantize == "kernels4" else QUANTIZE[quantize],
+            weight_shard_size_bytes=4 * 1024 * 1024)
+        if quantize == "kernels4":
+            pack_bundle(staging, QUANTIZE["kernels"])
         if out.exists():
             shutil.rmtree(out)
         shutil.copytree(staging, out)
@@ -100,15 +107,14 @@ def run_bundle(bundle: Path, images: np.ndarray) -> np.ndarray:
     from google.protobuf.json_format import ParseDict
     from tensorflow.core.framework import graph_pb2
 
-    _, read_weights = import_converter()
+    from export.kernels4 import unpack_bundle
+
     spec = json.loads((bundle / "model.json").read_text())
     graph_def = ParseDict(spec["modelTopology"], graph_pb2.GraphDef(), ignore_unknown_fields=True)
-    weights = {w["name"]: w["data"] for group in read_weights(spec["weightsManifest"], str(bundle)) for w in group}
+    weights = {w["name"]: w["data"] for w in unpack_bundle(bundle, spec)}  # float16 and 4-bit -> float32, as tfjs does
     for node in graph_def.node:
         if node.op == "Const" and node.name in weights:
-            value = weights[node.name]
-            value = value.astype(np.float32) if value.dtype.kind == "f" else value  # float16 -> float32, as tfjs does
-            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(weights[node.name]))
     (inp,) = spec["signature"]["inputs"].values()
     (outp,) = spec["signature"]["outputs"].values()
     run = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
@@ -130,7 +136,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=REPO / "models" / "pagenet" / "model.keras")
     ap.add_argument("--out", type=Path, default=REPO / "web" / "model")
-    ap.add_argument("--quantize", choices=sorted(QUANTIZE), default="kernels")
+    ap.add_argument("--quantize", choices=CHOICES, default="kernels")
     ap.add_argument("--data", type=Path, default=default_data_dir(), help="FER+ folder, for the parity check")
     ap.add_argument("--parity-images", type=int, default=1000, help="Test images for the parity check (0: skip)")
     ap.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="face-crop margin the page uses")

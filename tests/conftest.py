@@ -92,3 +92,14 @@ def server():
                                   "FERLIVE_QUEUE": "64", "FERLIVE_QUEUE_WAIT_S": "300"})
     yield url
     stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def kernels4_bundle(tmp_path_factory) -> Path:
+    """The committed page model exported with 4-bit kernels (export/kernels4.py), in-process: the
+    export's Python and browser readers are both checked against it."""
+    from export.convert import main as convert
+
+    out = tmp_path_factory.mktemp("kernels4") / "model"
+    convert(["--model", str(PAGE_MODEL), "--out", str(out), "--quantize", "kernels4", "--parity-images", "0"])
+    return out

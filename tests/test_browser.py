@@ -46,10 +46,11 @@ def watch_problems(page, server) -> list[str]:
 
 @pytest.fixture
 def open_page(playwright, server):
-    """open_page(clip=None, deny_camera=False) -> a page on the app, model loaded."""
+    """open_page(clip=None, deny_camera=False, bundle=None) -> a page on the app, model loaded
+    (from the folder `bundle` instead of web/model/ where given)."""
     browsers = []
 
-    def _open(clip: str | None = None, deny_camera: bool = False):
+    def _open(clip: str | None = None, deny_camera: bool = False, bundle: Path | None = None):
         flags = list(BASE_FLAGS)
         if clip:
             flags += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={MEDIA / clip}"]
@@ -58,6 +59,8 @@ def open_page(playwright, server):
         browsers.append(browser)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
         errors = watch_problems(page, server)
+        if bundle:
+            page.route("**/model/*", lambda route: route.fulfill(path=bundle / route.request.url.rsplit("/", 1)[1]))
         page.goto(server)
         wait_for(page, "window.ferlive && (window.ferlive.ready || window.ferlive.error)", timeout=90_000)
         assert page.evaluate("window.ferlive.error") is None
@@ -317,6 +320,19 @@ def test_bundle_in_the_browser_matches_keras(open_page, ferplus_dir):
     # uint8 kernels move probabilities a little; the browser must add nothing to what the export measured
     meta = json.loads((REPO / "web" / "model" / "meta.json").read_text())
     assert np.abs(browser_probs - keras_probs).max() <= meta["parity"]["max_abs_prob_diff"] + 0.005
+
+
+def test_kernels4_bundle_in_the_browser_matches_python(open_page, kernels4_bundle, ferplus_dir):
+    """The page expands a bundle's 4-bit kernels (web/js/kernels4.js) as export/kernels4.py does."""
+    from export.convert import run_bundle
+    from training.data import load_ferplus
+
+    images = load_ferplus(ferplus_dir)["test"].images[:100].astype("float32")
+    page = open_page(bundle=kernels4_bundle)
+    assert page.evaluate("window.ferlive.meta.quantization") == "kernels4"
+    browser_probs = np.array(page.evaluate("(batch) => window.ferlive.predictFaces(batch)", images[..., 0].tolist()))
+    python_probs = run_bundle(kernels4_bundle, images)
+    assert np.abs(browser_probs - python_probs).max() < 1e-3, np.abs(browser_probs - python_probs).max()
 
 
 def test_face_crop_matches_python(open_page, media):

@@ -5,6 +5,7 @@ import math
 import subprocess
 import sys
 
+from export.convert import main as convert  # in-process where the command line itself is not under test
 from tests.conftest import PAGE_MODEL, REPO
 
 
@@ -41,10 +42,7 @@ def test_separable_kernels_are_quantised_like_the_others(tmp_path):
 
     model = create_model("pagenet", channels=(8, 16, 32, 64), convs=(2, 1, 1, 1), separable=True)
     model.save(tmp_path / "separable.keras")
-    r = subprocess.run([sys.executable, "export/convert.py", "--model", str(tmp_path / "separable.keras"),
-                        "--out", str(tmp_path / "bundle"), "--parity-images", "0"],
-                       cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    convert(["--model", str(tmp_path / "separable.keras"), "--out", str(tmp_path / "bundle"), "--parity-images", "0"])
     spec = json.loads((tmp_path / "bundle" / "model.json").read_text())
     separable = [w for group in spec["weightsManifest"] for w in group["weights"] if "separable_conv2d" in w["name"]]
     assert len(separable) == 2 * 4  # depthwise and pointwise kernels of the four separable convolutions
@@ -60,11 +58,41 @@ def test_rep_branches_export_as_the_plain_network(tmp_path):
     create_model("pagenet", **shape).save(tmp_path / "plain.keras")
     sizes = {}
     for name in ("rep", "plain"):
-        r = subprocess.run([sys.executable, "export/convert.py", "--model", str(tmp_path / f"{name}.keras"),
-                            "--out", str(tmp_path / name), "--parity-images", "0"],
-                           cwd=REPO, capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr[-2000:]
+        convert(["--model", str(tmp_path / f"{name}.keras"), "--out", str(tmp_path / name), "--parity-images", "0"])
         spec = json.loads((tmp_path / name / "model.json").read_text())
         sizes[name] = sum(math.prod(w["shape"]) for group in spec["weightsManifest"] for w in group["weights"])
         assert not any("rep" in w["name"] for group in spec["weightsManifest"] for w in group["weights"])
     assert sizes["rep"] == sizes["plain"]
+
+
+def test_kernels4_bundle_runs_the_network_with_kernels_at_4_bits(kernels4_bundle, ferplus_dir):
+    """--quantize kernels4 stores each conv and dense kernel as 16 levels per output channel: the
+    bundle is the network with its kernels so rounded (training/quantise.py), in fewer bytes."""
+    import numpy as np
+
+    from export.convert import run_bundle
+    from export.kernels4 import is_packed, packed_size
+    from training.data import load_ferplus
+    from training.models import load_model
+    from training.quantise import kernels, round_kernels
+    from training.reparam import fuse
+
+    spec = json.loads((kernels4_bundle / "model.json").read_text())
+    packed = [w for group in spec["weightsManifest"] for w in group["weights"] if is_packed(w)]
+    model = fuse(load_model(PAGE_MODEL))
+    assert len(packed) == len(kernels(model)) == 11  # the page network's 10 convolutions and its dense layer
+    assert not any(w.get("quantization", {}).get("dtype") == "uint8" for g in spec["weightsManifest"] for w in g["weights"])
+    assert (kernels4_bundle / "kernels4-shard1of1.bin").stat().st_size == sum(packed_size(w["shape"]) for w in packed)
+    weights = sum(f.stat().st_size for f in kernels4_bundle.glob("*.bin"))
+    committed = sum(f.stat().st_size for f in (REPO / "web" / "model").glob("*.bin"))
+    assert weights < 0.55 * committed  # half of uint8's bytes, plus two floats a channel
+    assert json.loads((kernels4_bundle / "meta.json").read_text())["quantization"] == "kernels4"
+
+    images = load_ferplus(ferplus_dir)["test"].images[:300].astype("float32")
+    float_probs = model.predict(images, verbose=0)
+    round_kernels(model, 4)
+    rounded_probs = model.predict(images, verbose=0)
+    bundle_probs = run_bundle(kernels4_bundle, images)
+    # float16 biases are all that separate the two; rounding the float-trained kernels moves much more
+    assert np.abs(bundle_probs - rounded_probs).max() < 0.01
+    assert np.abs(bundle_probs - float_probs).max() > 0.05

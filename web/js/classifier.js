@@ -1,6 +1,7 @@
 // The FER+ expression classifier: our tfjs graph model plus its meta.json.
 import { tf } from './tf.js';
 import { cropFaces } from './crop.js';
+import { loadKernels4Model } from './kernels4.js';
 
 export class ExpressionClassifier {
   static async load(baseUrl = 'model/') {
@@ -8,7 +9,9 @@ export class ExpressionClassifier {
       if (!r.ok) throw new Error(`model metadata: HTTP ${r.status}`);
       return r.json();
     });
-    const model = await tf.loadGraphModel(new URL('model.json', new URL(baseUrl, location.href)).href);
+    const modelUrl = new URL('model.json', new URL(baseUrl, location.href));
+    // A bundle with 4-bit kernels needs our loader; tfjs reads every other one itself.
+    const model = await (meta.quantization === 'kernels4' ? loadKernels4Model(modelUrl) : tf.loadGraphModel(modelUrl.href));
     const c = new ExpressionClassifier(model, meta);
     const blank = tf.zeros([64, 64, 3]);
     c.classify(blank, [{ x: 0, y: 0, width: 64, height: 64 }]); // compile the kernels before the first frame
