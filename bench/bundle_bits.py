@@ -9,8 +9,8 @@ Reads a float32 bundle (`--quantize none`). For each convolution and dense kerne
 distinct values in any output channel and the largest error of re-rounding it to 2**B levels per
 channel (about 1e-7 where the network was trained at B bits: folding scales each channel, which keeps
 its levels evenly spaced); then the bundle's weights at B bits a kernel value plus a float32 minimum
-and step per channel, the rest in float16 as `--quantize kernels` stores it. No such bundle format
-exists yet: this measures whether one would pay.
+and step per channel, the rest in float16 as `--quantize kernels` stores it: what `--quantize kernels4`
+(export/kernels4.py) writes, measured before exporting so.
 """
 
 import argparse
