@@ -10,9 +10,11 @@ from tests.conftest import PAGE_MODEL, REPO
 
 
 def test_convert_reproduces_the_committed_bundle_with_parity(tmp_path, ferplus_dir):
+    committed = REPO / "web" / "model"
+    quantization = json.loads((committed / "meta.json").read_text())["quantization"]
     out = tmp_path / "model"
     r = subprocess.run([sys.executable, "export/convert.py", "--model", str(PAGE_MODEL), "--out", str(out),
-                        "--parity-images", "300", "--data", str(ferplus_dir)],
+                        "--quantize", quantization, "--parity-images", "300", "--data", str(ferplus_dir)],
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     spec = json.loads((out / "model.json").read_text())
@@ -20,12 +22,12 @@ def test_convert_reproduces_the_committed_bundle_with_parity(tmp_path, ferplus_d
     floats = [w for group in spec["weightsManifest"] for w in group["weights"] if w["dtype"] == "float32"]
     dtypes = {w["quantization"]["dtype"] for w in floats}  # int32 shape constants stay as they are
     kernels = [w for w in floats if len(w["shape"]) >= 2 and w["shape"][-1] > 1]
-    assert dtypes == {"uint8", "float16"} and all(w["quantization"]["dtype"] == "uint8" for w in kernels)
+    kernel_dtype = {"kernels": "uint8", "kernels4": "uint4"}[quantization]  # the page ships one of these two
+    assert dtypes == {kernel_dtype, "float16"} and all(w["quantization"]["dtype"] == kernel_dtype for w in kernels)
     meta = json.loads((out / "meta.json").read_text())
     assert meta["classes"][0] == "neutral" and meta["input"]["width"] == 48
     assert meta["parity"]["images"] == 300 and meta["parity"]["top1_agreement"] >= 0.99
     assert "parity on 300 Test images" in r.stdout
-    committed = REPO / "web" / "model"
     assert [f.read_bytes() for f in sorted(out.glob("*.bin"))] == [f.read_bytes() for f in sorted(committed.glob("*.bin"))]
 
 
@@ -82,10 +84,9 @@ def test_kernels4_bundle_runs_the_network_with_kernels_at_4_bits(kernels4_bundle
     model = fuse(load_model(PAGE_MODEL))
     assert len(packed) == len(kernels(model)) == 11  # the page network's 10 convolutions and its dense layer
     assert not any(w.get("quantization", {}).get("dtype") == "uint8" for g in spec["weightsManifest"] for w in g["weights"])
-    assert (kernels4_bundle / "kernels4-shard1of1.bin").stat().st_size == sum(packed_size(w["shape"]) for w in packed)
-    weights = sum(f.stat().st_size for f in kernels4_bundle.glob("*.bin"))
-    committed = sum(f.stat().st_size for f in (REPO / "web" / "model").glob("*.bin"))
-    assert weights < 0.55 * committed  # half of uint8's bytes, plus two floats a channel
+    shard = (kernels4_bundle / "kernels4-shard1of1.bin").stat().st_size
+    assert shard == sum(packed_size(w["shape"]) for w in packed)
+    assert shard < 0.55 * sum(math.prod(w["shape"]) for w in packed)  # half of uint8's bytes, plus two floats a channel
     assert json.loads((kernels4_bundle / "meta.json").read_text())["quantization"] == "kernels4"
 
     images = load_ferplus(ferplus_dir)["test"].images[:300].astype("float32")
@@ -93,6 +94,6 @@ def test_kernels4_bundle_runs_the_network_with_kernels_at_4_bits(kernels4_bundle
     round_kernels(model, 4)
     rounded_probs = model.predict(images, verbose=0)
     bundle_probs = run_bundle(kernels4_bundle, images)
-    # float16 biases are all that separate the two; rounding the float-trained kernels moves much more
-    assert np.abs(bundle_probs - rounded_probs).max() < 0.01
-    assert np.abs(bundle_probs - float_probs).max() > 0.05
+    print(f"kernels4 bundle against Keras: max |dp| {np.abs(bundle_probs - rounded_probs).max():.1e} with the "
+          f"kernels rounded to 4 bits, {np.abs(bundle_probs - float_probs).max():.1e} without")
+    assert np.abs(bundle_probs - rounded_probs).max() < 0.01  # float16 biases are all that separate the two
