@@ -72,14 +72,14 @@ def pack_bundle(folder: Path, quantization_dtype_map: dict) -> None:
     weights = unpack_bundle(folder, spec)  # imports the converter, so its writer imports cleanly
     from tensorflowjs.write_weights import write_weights
 
+    kernels = [w for w in weights if packs(w["name"], w["data"])]
+    if not kernels:  # checked before anything in the folder is touched
+        raise ValueError("no convolution or dense kernel to pack at 4 bits: export with --quantize kernels")
+    rest = [w for w in weights if not packs(w["name"], w["data"])]
     for group in spec["weightsManifest"]:
         for path in group["paths"]:
             (folder / path).unlink()
-    rest = [w for w in weights if not packs(w["name"], w["data"])]
-    kernels = [w for w in weights if packs(w["name"], w["data"])]
     manifest = write_weights([rest], str(folder), write_manifest=False, quantization_dtype_map=quantization_dtype_map)
-    if not kernels:
-        raise ValueError("no convolution or dense kernel to pack at 4 bits: export with --quantize kernels")
     (folder / SHARD).write_bytes(b"".join(pack(w["data"]) for w in kernels))
     manifest.append({"paths": [SHARD], "weights": [
         {"name": w["name"], "shape": list(w["data"].shape), "dtype": "float32",
