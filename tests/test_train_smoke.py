@@ -141,13 +141,13 @@ def test_rep_branches_train_and_release_as_the_plain_network(tiny_ferplus, tmp_p
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_ferplus, tmp_path):
     """A 2-epoch schedule in one go, and the same schedule stopped after epoch 1 then resumed
     in a new process (as a campaign split across sessions is), end on the same weights,
-    optimizer state and weight average (EMA), augmentation and dropout included; stopped by
+    optimizer state and weight average (EMA), augmentation, mixup and dropout included; stopped by
     --stop-at or by --time-limit (a limit no epoch fits stops after the first)."""
     import keras
     import numpy as np
 
     common = ["--data", str(tiny_ferplus), "--model", "pagenet", "--batch-size", "4", "--verbose", "0",
-              "--warmup-epochs", "1", "--ema", "0.9", "--photometric", "--patience", "0"]
+              "--warmup-epochs", "1", "--ema", "0.9", "--photometric", "--mixup", "0.4", "--patience", "0"]
     train.main(common + ["--epochs", "2", "--out", str(tmp_path / "whole")])
     train.main(common + ["--epochs", "2", "--stop-at", "1", "--out", str(tmp_path / "split")])
     train.main(common + ["--epochs", "2", "--out", str(tmp_path / "split"), "--resume"])
@@ -348,6 +348,32 @@ def test_consistent_distillation_trains_on_the_copies_the_teacher_answered_on(ti
         train.parse_args(common + ["--teacher", str(out / "teacher.npy"), "--copy-mix", "0.5"])  # no copies to mix
 
 
+def test_mixup_mixes_each_face_and_its_target_by_one_weight():
+    """Face i is the constant image i with the one-hot target i, so a mixed target says which two
+    faces were mixed and at what weight, and the mixed pixels must say the same."""
+    import numpy as np
+
+    faces = np.arange(8, dtype="float32")[:, None, None, None] * np.ones((8, 48, 48, 1), "float32")
+    targets = np.eye(8, dtype="float32")
+    plain = train.ShuffledBatches(faces, targets, batch_size=8, seed=3)
+    assert np.array_equal(plain[0][0], faces[plain.order]) and np.array_equal(plain[0][1], targets[plain.order])
+
+    batches = train.ShuffledBatches(faces, targets, batch_size=8, seed=3, mixup=0.4)
+    batches.set_epoch(2)
+    x, y = batches[0]
+    np.testing.assert_allclose(y.sum(1), 1, atol=1e-6)
+    own = batches.order
+    assert (y[np.arange(8), own] >= 0.5 - 1e-6).all()  # each face stays the larger part of its mix
+    assert (y[np.arange(8), own] < 1 - 1e-3).any()  # and some are really mixed
+    np.testing.assert_allclose(x[:, 0, 0, 0], y @ np.arange(8, dtype="float32"), atol=1e-4)
+    assert np.ptp(x.reshape(8, -1), axis=1).max() < 1e-4  # mixed whole, pixel by pixel alike
+    again = train.ShuffledBatches(faces, targets, batch_size=8, seed=3, mixup=0.4)
+    again.set_epoch(2)
+    np.testing.assert_array_equal(again[0][1], y)  # fixed by (seed, epoch, batch): a resume mixes the same
+    again.set_epoch(3)
+    assert not np.array_equal(again[0][1], y)
+
+
 def test_resume_keeps_the_runs_own_stopping_rule_and_targets(tmp_path):
     """A campaign resumes with a bare `--resume`: the run's patience (0 = never stop early) and
     label settings must come from its config.json, not from the command line's defaults."""
@@ -355,12 +381,12 @@ def test_resume_keeps_the_runs_own_stopping_rule_and_targets(tmp_path):
     out.mkdir()
     (out / "config.json").write_text(json.dumps({"patience": 0, "label_mode": "majority", "teacher": ["t.keras"],
                                                  "teacher_weight": 0.3, "teacher_views": 4, "limit": 0,
-                                                 "batch_size": 4}))
+                                                 "batch_size": 4, "mixup": 0.2}))
     args = train.parse_args(["--out", str(out), "--resume"])
     assert args.patience == 12 and args.label_mode == "soft"  # the defaults a bare resume would have used
     train.restore_run_settings(args)
     assert (args.patience, args.label_mode, args.teacher_weight, args.teacher_views) == (0, "majority", 0.3, 4)
-    assert args.batch_size == 4
+    assert args.batch_size == 4 and args.mixup == 0.2
     assert [str(t) for t in args.teacher] == ["t.keras"]
 
 

@@ -69,6 +69,10 @@ def parse_args(argv=None):
                     help="with --teacher-copies: share of the teachers' answer taken from their mean over all of "
                          "the face's copies rather than from the copy shown, so the target changes less with "
                          "framing than the teachers do; 0 (default): the answer on the copy alone")
+    ap.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                    help="mix each training face with another face of its batch, pixels and targets alike, at a "
+                         "weight drawn from Beta(ALPHA, ALPHA) per face (mixup, Zhang et al. 2018; 0.2 is their "
+                         "ImageNet value); 0 (default) disables it")
     ap.add_argument("--epochs", type=int, default=None,
                     help="length of the schedule (default 40; with --resume, the run's own)")
     ap.add_argument("--batch-size", type=int, default=128)
@@ -122,6 +126,8 @@ def parse_args(argv=None):
         ap.error("--weight-bits takes 2 to 8 bits")
     if args.teacher_copies and (args.teacher_copies < 2 or not args.teacher):
         ap.error("--teacher-copies takes 2 or more copies, and --teacher")
+    if args.mixup < 0:
+        ap.error("--mixup takes an alpha of 0 or more")
     if not 0 <= args.copy_mix <= 1 or (args.copy_mix and not args.teacher_copies):
         ap.error("--copy-mix takes a share from 0 to 1, with --teacher-copies")
     return args
@@ -146,14 +152,32 @@ class SaveBestModel(keras.callbacks.Callback):
 class ShuffledBatches(keras.utils.PyDataset):
     """Training batches in an order fixed by (seed, epoch); `SeedEachEpoch` sets the epoch."""
 
-    def __init__(self, x, y, batch_size: int, seed: int, full_batches_only: bool = False):
+    def __init__(self, x, y, batch_size: int, seed: int, full_batches_only: bool = False, mixup: float = 0.0):
         super().__init__()
         self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
         self.full_batches_only = full_batches_only  # data parallel: every batch splits evenly
+        self.mixup = mixup
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int):
+        self.epoch = epoch
         self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+
+    def mixed(self, index: int, x: np.ndarray, y: np.ndarray):
+        """The batch with mixup applied (when asked for). The partners and weights come from
+        (seed, epoch, batch), so a resumed run mixes exactly as an uninterrupted one."""
+        if not self.mixup:
+            return x, y
+        # Here and not keras.layers.MixUp: the targets (crowd votes mixed with the teachers' answers
+        # on this very copy) are made in this loader, not in the model's input pipeline.
+        x, y = x.astype("float32"), y.astype("float32")
+        rng = np.random.default_rng([self.seed, self.epoch, index, 11])
+        partner = rng.permutation(len(x))
+        lam = rng.beta(self.mixup, self.mixup, size=len(x)).astype("float32")
+        lam = np.maximum(lam, 1 - lam)  # each face stays the larger part of its own mix
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        return (lam.reshape(shape) * x + (1 - lam.reshape(shape)) * x[partner],
+                lam[:, None] * y + (1 - lam[:, None]) * y[partner])
 
     def __len__(self):
         if self.full_batches_only:
@@ -162,7 +186,7 @@ class ShuffledBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        return self.x[rows], self.y[rows]
+        return self.mixed(index, self.x[rows], self.y[rows])
 
 
 class ConsistentBatches(ShuffledBatches):
@@ -172,10 +196,10 @@ class ConsistentBatches(ShuffledBatches):
     instead: an answer that does not move with the framing."""
 
     def __init__(self, copies, crowd, teacher, teacher_weight: float, batch_size: int, seed: int,
-                 full_batches_only: bool = False, copy_mix: float = 0.0):
+                 full_batches_only: bool = False, copy_mix: float = 0.0, mixup: float = 0.0):
         self.teacher, self.teacher_weight, self.copy_mix = teacher, teacher_weight, copy_mix
         self.teacher_mean = teacher.mean(axis=1) if copy_mix else None
-        super().__init__(copies, crowd, batch_size, seed, full_batches_only)
+        super().__init__(copies, crowd, batch_size, seed, full_batches_only, mixup)
 
     def set_epoch(self, epoch: int):
         super().set_epoch(epoch)
@@ -189,7 +213,7 @@ class ConsistentBatches(ShuffledBatches):
         if self.copy_mix:  # left out at 0 so that earlier runs resume on the same arithmetic
             answer = (1 - self.copy_mix) * answer + self.copy_mix * self.teacher_mean[rows]
         targets = (1 - w) * self.y[rows] + w * answer
-        return self.x[rows, picked].astype("float32"), targets.astype("float32")
+        return self.mixed(index, self.x[rows, picked].astype("float32"), targets.astype("float32"))
 
 
 class StopBeforeDeadline(keras.callbacks.Callback):
@@ -308,8 +332,8 @@ def make_batches(args, x_train, y_train) -> ShuffledBatches:
     if args.teacher_copies:  # load_arrays gave the copies, and the crowd's and the teachers' targets apart
         crowd, answers = y_train
         return ConsistentBatches(x_train, crowd, answers, args.teacher_weight, args.batch_size, order_seed(args),
-                                 args.data_parallel, args.copy_mix)
-    return ShuffledBatches(x_train, y_train, args.batch_size, order_seed(args), args.data_parallel)
+                                 args.data_parallel, args.copy_mix, args.mixup)
+    return ShuffledBatches(x_train, y_train, args.batch_size, order_seed(args), args.data_parallel, args.mixup)
 
 
 def init_weights(model: keras.Model, path: Path):
@@ -372,7 +396,7 @@ def use_all_devices():
 
 
 # Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
-RUN_SETTINGS = ("label_mode", "sam", "weight_bits", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "limit", "patience", "seed", "order_seed", "batch_size")
+RUN_SETTINGS = ("label_mode", "sam", "weight_bits", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "mixup", "limit", "patience", "seed", "order_seed", "batch_size")
 
 
 def restore_run_settings(args):
