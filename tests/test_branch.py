@@ -238,3 +238,26 @@ def test_branch_with_rounded_kernels_trains_and_validates_rounded(runs, tmp_path
     assert "rounded the kernels to 3 bits" in capsys.readouterr().out
     released = [np.asarray(w) for w in kernels(load_model(tmp_path / "rel" / "model.keras"))]
     assert max(len(np.unique(k[..., c])) for k in released for c in range(k.shape[-1])) <= 8
+
+
+def test_branch_with_mixup_trains_mixed_from_the_branch_on(runs, tmp_path, capsys):
+    """A --mixup branch starts from the source's exact state and its resumed epochs mix faces: same
+    batches and step count as the unbranched run, other weights at the end."""
+    import keras
+
+    common = COMMON + ["--data", str(runs / "ms")]
+    branch.main([str(runs / "plain"), str(tmp_path / "mixed"), "--mixup", "0.4"])
+    assert "mixup alpha 0.4" in capsys.readouterr().out
+    config = json.loads((tmp_path / "mixed" / "config.json").read_text())
+    assert config["mixup"] == 0.4 and config.get("order_seed") is None and config["sam"] == 0
+    assert (tmp_path / "mixed" / "last.keras").read_bytes() == (runs / "plain" / "last.keras").read_bytes()
+    with pytest.raises(SystemExit, match="already trains with mixup"):
+        branch.main([str(tmp_path / "mixed"), str(tmp_path / "again"), "--mixup", "0.2"])
+
+    train.main(common + ["--out", str(tmp_path / "mixed"), "--resume"])
+    assert json.loads((tmp_path / "mixed" / "config.json").read_text())["mixup"] == 0.4  # kept by the resume
+    whole = keras.saving.load_model(runs / "whole" / "last.keras")
+    mixed = keras.saving.load_model(tmp_path / "mixed" / "last.keras")
+    assert int(mixed.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy())
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(whole.trainable_weights, mixed.trainable_weights)]
+    assert max(moved) > 1e-4  # the same batches, mixed

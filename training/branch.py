@@ -2,7 +2,7 @@
 targets from there, trained with sharpness-aware minimisation (training/sam.py, `--sam`) and/or
 on batches in another order (`--order-seed`) and/or towards other teachers' answers on the
 same copies (`--targets`) and/or with its kernels rounded to fewer bits (`--weight-bits`,
-training/quantise.py) from then on.
+training/quantise.py) and/or with mixup (`--mixup`) from then on.
 
     python -m training.branch /tmp/at89/campaign/pagenet_w20_2332_fkd runs/pagenet_w20_2332_fkd_sam89 --sam 0.05
     ./scripts/campaign.sh resume pagenet_w20_2332_fkd_sam89 MINUTES
@@ -22,6 +22,9 @@ schedule reaches about the flatness and accuracy of SAM throughout, so a long pl
 branched late and the two endings compared on the same first epochs. The source must not be
 training while it is read (a committed campaign folder, or a stopped run); an autosave commit
 gives one at an earlier epoch: `git archive COMMIT campaign/NAME | tar -x -C /tmp/at`.
+
+`--mixup ALPHA` blends each face with another of its batch from the branch on (training.train's
+`--mixup`), so a regulariser across faces can be tried on a schedule's low-learning-rate end alone.
 """
 
 import argparse
@@ -40,7 +43,7 @@ def epochs_done(run: Path) -> int:
 
 
 def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int | None = None,
-           targets: Path | None = None, weight_bits: int = 0) -> int:
+           targets: Path | None = None, weight_bits: int = 0, mixup: float = 0.0) -> int:
     """Writes the branch into `out`; returns the epoch it starts from."""
     import keras
 
@@ -63,6 +66,8 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
         raise ValueError(f"{source} already trains with its kernels at {config['weight_bits']} bits: resume it instead")
     if (rho > 0 or weight_bits) and (config.get("backend", "tensorflow") != "tensorflow" or keras.backend.backend() != "tensorflow"):
         raise ValueError("SAM's and --weight-bits' training steps need the TensorFlow backend")
+    if mixup and config.get("mixup"):
+        raise ValueError(f"{source} already trains with mixup (alpha {config['mixup']}): resume it instead")
     was = config.get("order_seed") if config.get("order_seed") is not None else config.get("seed")
     if order_seed is not None and order_seed == was:
         raise ValueError(f"{source} already draws its batches from seed {was}: choose another --order-seed")
@@ -98,6 +103,8 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
         changed["weight_bits"] = weight_bits
     if order_seed is not None:
         changed["order_seed"] = order_seed
+    if mixup:
+        changed["mixup"] = mixup
     if targets is not None:  # resuming reads OUT/teacher.npy; the teachers named here are never run again
         shutil.copy2(targets, out / "teacher.npy")
         changed.update(teacher=[str(targets)], targets_from_epoch=at)
@@ -124,21 +131,26 @@ def main(argv=None):
                     help="another run's teacher.npy on the same copies: the teachers' answers from the branch on")
     ap.add_argument("--weight-bits", type=int, default=0, metavar="B",
                     help="quantisation-aware from the branch on: kernels rounded to 2**B levels per output channel")
+    ap.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                    help="mixup from the branch on: each face blended with another by a Beta(ALPHA, ALPHA) weight")
     args = ap.parse_args(argv)
     if args.weight_bits and not 2 <= args.weight_bits <= 8:
         ap.error("--weight-bits takes 2 to 8 bits")
     if args.sam < 0:
         ap.error("--sam must be above 0")
-    if args.sam == 0 and args.order_seed is None and args.targets is None and not args.weight_bits:
-        ap.error("give --sam RHO (above 0), --order-seed N, --targets NPY and/or --weight-bits B: "
+    if args.mixup < 0:
+        ap.error("--mixup takes an alpha above 0")
+    if args.sam == 0 and args.order_seed is None and args.targets is None and not args.weight_bits and not args.mixup:
+        ap.error("give --sam RHO (above 0), --order-seed N, --targets NPY, --weight-bits B and/or --mixup ALPHA: "
                  "a branch that changes nothing is the source")
     try:
-        at = branch(args.source, args.out, args.sam, argv, args.order_seed, args.targets, args.weight_bits)
+        at = branch(args.source, args.out, args.sam, argv, args.order_seed, args.targets, args.weight_bits, args.mixup)
     except ValueError as e:
         sys.exit(f"error: {e}")
     what = ", ".join(([f"SAM rho {args.sam}"] if args.sam else []) + ([f"order seed {args.order_seed}"] if args.order_seed is not None else [])
                      + ([f"targets {args.targets}"] if args.targets is not None else [])
-                     + ([f"kernels at {args.weight_bits} bits"] if args.weight_bits else []))
+                     + ([f"kernels at {args.weight_bits} bits"] if args.weight_bits else [])
+                     + ([f"mixup alpha {args.mixup}"] if args.mixup else []))
     print(f"{args.out}: branched from {args.source} after epoch {at}, {what} from here; "
           f"continue with: python -m training.train --out {args.out} --resume")
 
