@@ -261,3 +261,60 @@ def test_branch_with_mixup_trains_mixed_from_the_branch_on(runs, tmp_path, capsy
     assert int(mixed.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy())
     moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(whole.trainable_weights, mixed.trainable_weights)]
     assert max(moved) > 1e-4  # the same batches, mixed
+
+
+def test_plain_share_shows_that_share_of_faces_plain_and_mirrored():
+    """--plain-share P: that share of each epoch's faces is copy 0 (the plain face) or its mirror
+    image, with the teachers' answer on copy 0; at 0 the batches are the copies as before."""
+    rng = np.random.default_rng(3)
+    faces, copies = 400, 4
+    x = rng.integers(0, 256, (faces, copies, 48, 48, 1)).astype(np.uint8)
+    crowd = rng.dirichlet(np.ones(8), faces).astype("float32")
+    teacher = rng.dirichlet(np.ones(8), (faces, copies)).astype("float32")
+    make = lambda share: train.ConsistentBatches(x, crowd, teacher, 0.5, faces, seed=5, plain_share=share)
+
+    before = make(0.0)
+    rows, picked = before.order, before.choice[before.order]
+    face0, target0 = before[0]
+    assert np.array_equal(face0, x[rows, picked].astype("float32"))
+    assert np.allclose(target0, 0.5 * crowd[rows] + 0.5 * teacher[rows, picked])
+
+    for share in (1.0, 0.5):
+        batches = make(share)
+        rows = batches.order
+        got, target = batches[0]
+        plain = np.all(got == x[rows, 0].astype("float32"), axis=(1, 2, 3))
+        mirrored = np.all(got == x[rows, 0, :, ::-1].astype("float32"), axis=(1, 2, 3))
+        shown_plain = batches.choice[rows] == 0
+        assert np.array_equal(plain | mirrored, shown_plain) and np.array_equal(mirrored, batches.mirror[rows])
+        assert np.allclose(target[shown_plain], 0.5 * crowd[rows][shown_plain] + 0.5 * teacher[rows, 0][shown_plain])
+        share_plain = shown_plain.mean()
+        assert abs(share_plain - (share + (1 - share) / copies)) < 0.08  # the drawn share, plus copy-0 draws
+        assert abs(mirrored.mean() - share / 2) < 0.08  # half of the drawn ones mirrored
+    batches.set_epoch(1)
+    assert not np.array_equal(batches.mirror, make(0.5).mirror)  # drawn anew each epoch
+
+
+def test_branch_with_plain_faces_eases_the_augmentation_off(runs, tmp_path, capsys):
+    """A --plain-share branch starts from the source's exact state, keeps the share through a
+    resume and trains on the plain faces (other weights than the unbranched run's, same steps)."""
+    import keras
+
+    branch.main([str(runs / "plain"), str(tmp_path / "eased"), "--plain-share", "1"])
+    assert "of the faces plain" in capsys.readouterr().out
+    config = json.loads((tmp_path / "eased" / "config.json").read_text())
+    assert config["plain_share"] == 1.0 and config["branched_at_epoch"] == 1
+    assert (tmp_path / "eased" / "last.keras").read_bytes() == (runs / "plain" / "last.keras").read_bytes()
+    with pytest.raises(SystemExit, match="already shows"):
+        branch.main([str(tmp_path / "eased"), str(tmp_path / "again"), "--plain-share", "0.5"])
+    with pytest.raises(SystemExit, match="not on copies"):
+        branch.main([str(runs / "teacher"), str(tmp_path / "nocopies"), "--plain-share", "1"])
+    with pytest.raises(SystemExit):
+        branch.main([str(runs / "plain"), str(tmp_path / "toomuch"), "--plain-share", "1.5"])
+
+    train.main(COMMON + ["--data", str(runs / "ms"), "--out", str(tmp_path / "eased"), "--resume"])
+    assert json.loads((tmp_path / "eased" / "config.json").read_text())["plain_share"] == 1.0
+    whole, eased = (keras.saving.load_model(r / "last.keras") for r in (runs / "whole", tmp_path / "eased"))
+    assert int(eased.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy())
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(whole.trainable_weights, eased.trainable_weights)]
+    assert max(moved) > 1e-5

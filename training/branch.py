@@ -2,7 +2,7 @@
 targets from there, trained with sharpness-aware minimisation (training/sam.py, `--sam`) and/or
 on batches in another order (`--order-seed`) and/or towards other teachers' answers on the
 same copies (`--targets`) and/or with its kernels rounded to fewer bits (`--weight-bits`,
-training/quantise.py) and/or with mixup (`--mixup`) from then on.
+training/quantise.py) and/or with mixup (`--mixup`) and/or with plain faces (`--plain-share`) from then on.
 
     python -m training.branch /tmp/at89/campaign/pagenet_w20_2332_fkd runs/pagenet_w20_2332_fkd_sam89 --sam 0.05
     ./scripts/campaign.sh resume pagenet_w20_2332_fkd_sam89 MINUTES
@@ -25,6 +25,10 @@ gives one at an earlier epoch: `git archive COMMIT campaign/NAME | tar -x -C /tm
 
 `--mixup ALPHA` blends each face with another of its batch from the branch on (training.train's
 `--mixup`), so a regulariser across faces can be tried on a schedule's low-learning-rate end alone.
+
+`--plain-share P` eases the augmentation off for the rest of the schedule: that share of the faces
+comes plain (training.train's `--plain-share`: copy 0, mirrored half of the time) instead of as a
+shifted, rotated, cut-out copy; a consistently distilled source only.
 """
 
 import argparse
@@ -43,7 +47,8 @@ def epochs_done(run: Path) -> int:
 
 
 def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int | None = None,
-           targets: Path | None = None, weight_bits: int = 0, mixup: float = 0.0) -> int:
+           targets: Path | None = None, weight_bits: int = 0, mixup: float = 0.0,
+           plain_share: float = 0.0) -> int:
     """Writes the branch into `out`; returns the epoch it starts from."""
     import keras
 
@@ -68,6 +73,11 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
         raise ValueError("SAM's and --weight-bits' training steps need the TensorFlow backend")
     if mixup and config.get("mixup"):
         raise ValueError(f"{source} already trains with mixup (alpha {config['mixup']}): resume it instead")
+    if plain_share and not config.get("teacher_copies"):
+        raise ValueError(f"{source} trains on its faces' augmentation on the fly, not on copies (--teacher-copies): "
+                         "--plain-share has no copies to ease off")
+    if plain_share and config.get("plain_share"):
+        raise ValueError(f"{source} already shows {config['plain_share']} of its faces plain: resume it instead")
     was = config.get("order_seed") if config.get("order_seed") is not None else config.get("seed")
     if order_seed is not None and order_seed == was:
         raise ValueError(f"{source} already draws its batches from seed {was}: choose another --order-seed")
@@ -105,6 +115,8 @@ def branch(source: Path, out: Path, rho: float, argv: list[str], order_seed: int
         changed["order_seed"] = order_seed
     if mixup:
         changed["mixup"] = mixup
+    if plain_share:
+        changed["plain_share"] = plain_share
     if targets is not None:  # resuming reads OUT/teacher.npy; the teachers named here are never run again
         shutil.copy2(targets, out / "teacher.npy")
         changed.update(teacher=[str(targets)], targets_from_epoch=at)
@@ -133,6 +145,9 @@ def main(argv=None):
                     help="quantisation-aware from the branch on: kernels rounded to 2**B levels per output channel")
     ap.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                     help="mixup from the branch on: each face blended with another by a Beta(ALPHA, ALPHA) weight")
+    ap.add_argument("--plain-share", type=float, default=0.0, metavar="P",
+                    help="from the branch on, this share of the faces shown plain (mirrored half of the time) "
+                         "instead of as augmented copies")
     args = ap.parse_args(argv)
     if args.weight_bits and not 2 <= args.weight_bits <= 8:
         ap.error("--weight-bits takes 2 to 8 bits")
@@ -140,17 +155,23 @@ def main(argv=None):
         ap.error("--sam must be above 0")
     if args.mixup < 0:
         ap.error("--mixup takes an alpha above 0")
-    if args.sam == 0 and args.order_seed is None and args.targets is None and not args.weight_bits and not args.mixup:
-        ap.error("give --sam RHO (above 0), --order-seed N, --targets NPY, --weight-bits B and/or --mixup ALPHA: "
+    if not 0 <= args.plain_share <= 1:
+        ap.error("--plain-share takes a share from 0 to 1")
+    if (args.sam == 0 and args.order_seed is None and args.targets is None and not args.weight_bits and not args.mixup
+            and not args.plain_share):
+        ap.error("give --sam RHO (above 0), --order-seed N, --targets NPY, --weight-bits B, --mixup ALPHA "
+                 "and/or --plain-share P: "
                  "a branch that changes nothing is the source")
     try:
-        at = branch(args.source, args.out, args.sam, argv, args.order_seed, args.targets, args.weight_bits, args.mixup)
+        at = branch(args.source, args.out, args.sam, argv, args.order_seed, args.targets, args.weight_bits, args.mixup,
+                    args.plain_share)
     except ValueError as e:
         sys.exit(f"error: {e}")
     what = ", ".join(([f"SAM rho {args.sam}"] if args.sam else []) + ([f"order seed {args.order_seed}"] if args.order_seed is not None else [])
                      + ([f"targets {args.targets}"] if args.targets is not None else [])
                      + ([f"kernels at {args.weight_bits} bits"] if args.weight_bits else [])
-                     + ([f"mixup alpha {args.mixup}"] if args.mixup else []))
+                     + ([f"mixup alpha {args.mixup}"] if args.mixup else [])
+                     + ([f"{args.plain_share:g} of the faces plain"] if args.plain_share else []))
     print(f"{args.out}: branched from {args.source} after epoch {at}, {what} from here; "
           f"continue with: python -m training.train --out {args.out} --resume")
 

@@ -69,6 +69,10 @@ def parse_args(argv=None):
                     help="with --teacher-copies: share of the teachers' answer taken from their mean over all of "
                          "the face's copies rather than from the copy shown, so the target changes less with "
                          "framing than the teachers do; 0 (default): the answer on the copy alone")
+    ap.add_argument("--plain-share", type=float, default=0.0, metavar="P",
+                    help="with --teacher-copies: share of the faces each epoch shown plain (copy 0, mirrored half "
+                         "of the time, with the teachers' answer on the plain face) instead of a drawn copy: weaker "
+                         "geometry for a schedule's end (training.branch --plain-share); 0 (default): none")
     ap.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                     help="mix each training face with another face of its batch, pixels and targets alike, at a "
                          "weight drawn from Beta(ALPHA, ALPHA) per face (mixup, Zhang et al. 2018; 0.2 is their "
@@ -128,6 +132,8 @@ def parse_args(argv=None):
         ap.error("--teacher-copies takes 2 or more copies, and --teacher")
     if args.mixup < 0:
         ap.error("--mixup takes an alpha of 0 or more")
+    if not 0 <= args.plain_share <= 1 or (args.plain_share and not args.teacher_copies):
+        ap.error("--plain-share takes a share from 0 to 1, with --teacher-copies")
     if not 0 <= args.copy_mix <= 1 or (args.copy_mix and not args.teacher_copies):
         ap.error("--copy-mix takes a share from 0 to 1, with --teacher-copies")
     return args
@@ -193,17 +199,28 @@ class ConsistentBatches(ShuffledBatches):
     """Like ShuffledBatches, but each face comes as one of its fixed augmented copies, chosen by
     (seed, epoch), with the teachers' answer on that very copy mixed into its target. With
     `copy_mix` > 0 that share of the answer is the teachers' mean over all of the face's copies
-    instead: an answer that does not move with the framing."""
+    instead: an answer that does not move with the framing. With `plain_share` > 0 that share of
+    the faces comes plain instead (copy 0, the same face un-warped), mirrored half of the time:
+    the geometry and cut-out eased off, as detection and classification schedules often do at
+    their end (YOLOX drops its strongest augmentation for the last epochs)."""
 
     def __init__(self, copies, crowd, teacher, teacher_weight: float, batch_size: int, seed: int,
-                 full_batches_only: bool = False, copy_mix: float = 0.0, mixup: float = 0.0):
+                 full_batches_only: bool = False, copy_mix: float = 0.0, mixup: float = 0.0,
+                 plain_share: float = 0.0):
         self.teacher, self.teacher_weight, self.copy_mix = teacher, teacher_weight, copy_mix
+        self.plain_share = plain_share
         self.teacher_mean = teacher.mean(axis=1) if copy_mix else None
         super().__init__(copies, crowd, batch_size, seed, full_batches_only, mixup)
 
     def set_epoch(self, epoch: int):
         super().set_epoch(epoch)
         self.choice = copy_choice(len(self.x), self.x.shape[1], self.seed, epoch)
+        self.mirror = np.zeros(len(self.x), bool)
+        if self.plain_share:  # a draw of its own, so runs without it keep their copies
+            rng = np.random.default_rng([self.seed, epoch, 13])
+            plain = rng.random(len(self.x)) < self.plain_share
+            self.choice[plain] = 0
+            self.mirror = plain & (rng.random(len(self.x)) < 0.5)
 
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
@@ -213,7 +230,10 @@ class ConsistentBatches(ShuffledBatches):
         if self.copy_mix:  # left out at 0 so that earlier runs resume on the same arithmetic
             answer = (1 - self.copy_mix) * answer + self.copy_mix * self.teacher_mean[rows]
         targets = (1 - w) * self.y[rows] + w * answer
-        return self.mixed(index, self.x[rows, picked].astype("float32"), targets.astype("float32"))
+        faces = self.x[rows, picked].astype("float32")
+        mirror = self.mirror[rows]
+        faces[mirror] = faces[mirror, :, ::-1]  # (faces, rows, columns, 1): columns reversed
+        return self.mixed(index, faces, targets.astype("float32"))
 
 
 class StopBeforeDeadline(keras.callbacks.Callback):
@@ -332,7 +352,7 @@ def make_batches(args, x_train, y_train) -> ShuffledBatches:
     if args.teacher_copies:  # load_arrays gave the copies, and the crowd's and the teachers' targets apart
         crowd, answers = y_train
         return ConsistentBatches(x_train, crowd, answers, args.teacher_weight, args.batch_size, order_seed(args),
-                                 args.data_parallel, args.copy_mix, args.mixup)
+                                 args.data_parallel, args.copy_mix, args.mixup, args.plain_share)
     return ShuffledBatches(x_train, y_train, args.batch_size, order_seed(args), args.data_parallel, args.mixup)
 
 
@@ -396,7 +416,7 @@ def use_all_devices():
 
 
 # Fixed when a run begins; a resume takes them from its config.json, whatever the command line says.
-RUN_SETTINGS = ("label_mode", "sam", "weight_bits", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "mixup", "limit", "patience", "seed", "order_seed", "batch_size")
+RUN_SETTINGS = ("label_mode", "sam", "weight_bits", "teacher", "teacher_weight", "teacher_views", "teacher_copies", "copy_mix", "mixup", "plain_share", "limit", "patience", "seed", "order_seed", "batch_size")
 
 
 def restore_run_settings(args):
