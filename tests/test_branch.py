@@ -34,6 +34,15 @@ def runs(tmp_path_factory):
         yield root
 
 
+def largest_weight_change(run_a, run_b) -> float:
+    """Checks that two runs took the same number of steps; returns how far apart their weights ended."""
+    import keras
+
+    a, b = (keras.saving.load_model(r / "last.keras") for r in (run_a, run_b))
+    assert int(a.optimizer.iterations.numpy()) == int(b.optimizer.iterations.numpy())
+    return max(np.abs(np.asarray(x) - np.asarray(y)).max() for x, y in zip(a.trainable_weights, b.trainable_weights))
+
+
 def test_branch_continues_the_same_schedule_with_sam(runs, tmp_path):
     """The branch starts from exactly the source's state (weights, optimizer moments, EMA, step
     count) and resumes to the end of the same schedule, taking SAM's steps from there on."""
@@ -149,8 +158,6 @@ def test_soup_refuses_what_it_cannot_average(tiny_ferplus, tmp_path):  # noqa: F
 def test_branch_with_other_targets_trains_towards_them(runs, tmp_path, capsys):
     """--targets: a consistently distilled run branched onto another teacher's answers on the same
     copies resumes towards those answers (not its own), and refuses answers on other copies."""
-    import keras
-
     # another teacher's answers on the same copies: here the classes' order reversed
     (tmp_path / "b").mkdir()
     theirs = np.load(runs / "plain" / "teacher.npy")[:, ::-1].copy()
@@ -164,10 +171,8 @@ def test_branch_with_other_targets_trains_towards_them(runs, tmp_path, capsys):
     assert (tmp_path / "swap" / "last.keras").read_bytes() == (runs / "plain" / "last.keras").read_bytes()
 
     train.main(COMMON + ["--data", str(runs / "ms"), "--out", str(tmp_path / "swap"), "--resume"])
-    own, swapped = (keras.saving.load_model(r / "last.keras") for r in (runs / "whole", tmp_path / "swap"))
-    assert int(own.optimizer.iterations.numpy()) == int(swapped.optimizer.iterations.numpy())
-    moved = [np.abs(np.asarray(x) - np.asarray(y)).max() for x, y in zip(own.trainable_weights, swapped.trainable_weights)]
-    assert max(moved) > 1e-5  # the same batches as the uninterrupted run, other targets: other weights
+    # the same batches as the uninterrupted run, other targets: other weights
+    assert largest_weight_change(runs / "whole", tmp_path / "swap") > 1e-5
     assert np.load(tmp_path / "swap" / "teacher.npy").tobytes() == theirs.tobytes()  # the resume kept the swapped answers
 
     with pytest.raises(SystemExit, match="own targets"):
@@ -243,8 +248,6 @@ def test_branch_with_rounded_kernels_trains_and_validates_rounded(runs, tmp_path
 def test_branch_with_mixup_trains_mixed_from_the_branch_on(runs, tmp_path, capsys):
     """A --mixup branch starts from the source's exact state and its resumed epochs mix faces: same
     batches and step count as the unbranched run, other weights at the end."""
-    import keras
-
     common = COMMON + ["--data", str(runs / "ms")]
     branch.main([str(runs / "plain"), str(tmp_path / "mixed"), "--mixup", "0.4"])
     assert "mixup alpha 0.4" in capsys.readouterr().out
@@ -256,11 +259,7 @@ def test_branch_with_mixup_trains_mixed_from_the_branch_on(runs, tmp_path, capsy
 
     train.main(common + ["--out", str(tmp_path / "mixed"), "--resume"])
     assert json.loads((tmp_path / "mixed" / "config.json").read_text())["mixup"] == 0.4  # kept by the resume
-    whole = keras.saving.load_model(runs / "whole" / "last.keras")
-    mixed = keras.saving.load_model(tmp_path / "mixed" / "last.keras")
-    assert int(mixed.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy())
-    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(whole.trainable_weights, mixed.trainable_weights)]
-    assert max(moved) > 1e-4  # the same batches, mixed
+    assert largest_weight_change(runs / "whole", tmp_path / "mixed") > 1e-4  # the same batches, mixed
 
 
 def test_plain_share_shows_that_share_of_faces_plain_and_mirrored():
@@ -298,8 +297,6 @@ def test_plain_share_shows_that_share_of_faces_plain_and_mirrored():
 def test_branch_with_plain_faces_eases_the_augmentation_off(runs, tmp_path, capsys):
     """A --plain-share branch starts from the source's exact state, keeps the share through a
     resume and trains on the plain faces (other weights than the unbranched run's, same steps)."""
-    import keras
-
     branch.main([str(runs / "plain"), str(tmp_path / "eased"), "--plain-share", "1"])
     assert "of the faces plain" in capsys.readouterr().out
     config = json.loads((tmp_path / "eased" / "config.json").read_text())
@@ -314,7 +311,4 @@ def test_branch_with_plain_faces_eases_the_augmentation_off(runs, tmp_path, caps
 
     train.main(COMMON + ["--data", str(runs / "ms"), "--out", str(tmp_path / "eased"), "--resume"])
     assert json.loads((tmp_path / "eased" / "config.json").read_text())["plain_share"] == 1.0
-    whole, eased = (keras.saving.load_model(r / "last.keras") for r in (runs / "whole", tmp_path / "eased"))
-    assert int(eased.optimizer.iterations.numpy()) == int(whole.optimizer.iterations.numpy())
-    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(whole.trainable_weights, eased.trainable_weights)]
-    assert max(moved) > 1e-5
+    assert largest_weight_change(runs / "whole", tmp_path / "eased") > 1e-5

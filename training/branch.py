@@ -171,7 +171,7 @@ def main(argv=None):
                      + ([f"targets {args.targets}"] if args.targets is not None else [])
                      + ([f"kernels at {args.weight_bits} bits"] if args.weight_bits else [])
                      + ([f"mixup alpha {args.mixup}"] if args.mixup else [])
-                     + ([f"{args.plain_share:g} of the faces plain"] if args.plain_share else []))
+                     + ([f"{args.plain_share:.0%} of the faces plain"] if args.plain_share else []))
     print(f"{args.out}: branched from {args.source} after epoch {at}, {what} from here; "
           f"continue with: python -m training.train --out {args.out} --resume")
 

@@ -231,8 +231,9 @@ class ConsistentBatches(ShuffledBatches):
             answer = (1 - self.copy_mix) * answer + self.copy_mix * self.teacher_mean[rows]
         targets = (1 - w) * self.y[rows] + w * answer
         faces = self.x[rows, picked].astype("float32")
-        mirror = self.mirror[rows]
-        faces[mirror] = faces[mirror, :, ::-1]  # (faces, rows, columns, 1): columns reversed
+        if self.plain_share:
+            mirror = self.mirror[rows]
+            faces[mirror] = faces[mirror, :, ::-1]  # (faces, rows, columns, 1): columns reversed
         return self.mixed(index, faces, targets.astype("float32"))
 
 
